@@ -1,0 +1,61 @@
+"""GAN Gallery: a Gradio app with one tab per GAN demo.
+
+    python app.py                     # http://127.0.0.1:7860, embedded default weights, offline
+    python app.py --host 0.0.0.0 --port 8080
+    GAN_GALLERY_HUB=1 python app.py   # weights from the Hub repos in spaces.yml (falls back if offline)
+
+Every tab's main action is an API endpoint (/faces, ...) that gradio_client can call.
+Models load lazily, once, on the first request that needs them. Each tab is built by
+one function in tabs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+import gradio as gr
+
+from gan_models.registry import DEMOS
+from tabs.common import Models
+from tabs.faces import faces_tab
+
+QUEUE_SIZE = 32
+
+
+def build_demo(models: Models | None = None) -> gr.Blocks:
+    models = models or Models()
+    with gr.Blocks(title="GAN Gallery", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# GAN Gallery\nGenerative adversarial networks you can play with, on a CPU. "
+                    "Each tab is one model; each says how it works and where its weights came from.")
+        with gr.Tab(DEMOS["faces"].title):
+            faces_note = faces_tab(models)
+        demo.load(lambda: models.describe(DEMOS["faces"]), None, faces_note, api_name=False)
+    return demo
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Run the GAN Gallery app.")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--hub", action="store_true", help="load weights from the Hub repos in spaces.yml")
+    for name in DEMOS:
+        parser.add_argument(f"--{name}-weights", default=None, metavar="FOLDER_OR_REPO",
+                            help=f"weights for the {name} tab (a folder, or a Hub repo id[@revision])")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    sources = {}
+    for name in DEMOS:
+        value = getattr(args, f"{name}_weights")
+        if value:
+            repo, _, rev = value.partition("@")
+            sources[name] = (repo, rev or None)
+    demo = build_demo(Models(sources, use_hub=True if args.hub else None))
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
+    demo.launch(server_name=args.host, server_port=args.port, max_file_size="10mb",
+                allowed_paths=[], show_error=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Datasets for training and evaluation: the same code for a Hub id and a local folder.
+
+Images are decoded once into a uint8 tensor (N x C x H x W) kept in memory: the gallery's
+datasets are small (15k faces at 64x64 are 180 MB), and decoding JPEGs every step would
+cost more CPU than the GAN itself. The hold-out split is drawn at random from a seed,
+never by row range (CelebA rows are sorted by source quality), and is the same in the
+training scripts and in ``gan_models.evaluate``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def load_hf_dataset(name_or_path: str, split: str = "train", config: str | None = None):
+    """``datasets.load_dataset`` for a Hub id ("ylecun/mnist") or a local folder alike."""
+    from datasets import load_dataset
+
+    return load_dataset(name_or_path, config, split=split)
+
+
+def square_image(image: Image.Image, size: int, mode: str = "RGB", how: str = "center-crop") -> Image.Image:
+    """Convert to ``mode`` and make a ``size`` x ``size`` square.
+
+    ``center-crop`` resizes the short side to ``size`` and crops the middle;
+    ``pad`` resizes the long side to ``size`` and pads with the edge colour (keeps the
+    whole subject, e.g. a bird crop that is wider than tall).
+    """
+    image = image.convert(mode)
+    w, h = image.size
+    if how == "pad":
+        scale = size / max(w, h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        image = image.resize((nw, nh), Image.Resampling.LANCZOS)
+        arr = np.asarray(image)
+        pad_y, pad_x = size - nh, size - nw
+        pad = [(pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2)]
+        if arr.ndim == 3:
+            pad.append((0, 0))
+        return Image.fromarray(np.pad(arr, pad, mode="edge"))
+    if how != "center-crop":
+        raise ValueError(f"how must be 'center-crop' or 'pad', got {how!r}")
+    if (w, h) == (size, size):
+        return image
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    image = image.resize((nw, nh), Image.Resampling.LANCZOS)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def images_to_uint8(images, size: int, mode: str = "RGB", how: str = "center-crop") -> torch.Tensor:
+    """PIL images -> uint8 tensor N x C x size x size."""
+    arrays = [np.asarray(square_image(im, size, mode, how)) for im in images]
+    stacked = np.stack(arrays)
+    if stacked.ndim == 3:  # grayscale: N x H x W -> N x 1 x H x W
+        stacked = stacked[:, None]
+    else:
+        stacked = stacked.transpose(0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(stacked))
+
+
+def load_image_tensor(name_or_path: str, image_column: str = "image", size: int = 64, mode: str = "RGB",
+                      split: str = "train", config: str | None = None, how: str = "center-crop",
+                      max_rows: int | None = None) -> torch.Tensor:
+    """Decode a dataset's image column once: uint8 tensor N x C x size x size."""
+    ds = load_hf_dataset(name_or_path, split, config)
+    if image_column not in ds.column_names:
+        raise ValueError(f"dataset {name_or_path!r} has no column {image_column!r}; "
+                         f"its columns are {ds.column_names} (choose one with --image_column)")
+    if max_rows is not None:
+        ds = ds.select(range(min(max_rows, len(ds))))
+    return images_to_uint8(ds[image_column], size, mode, how)
+
+
+def holdout_split(num_rows: int, holdout: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, held-out indices), drawn at random from ``seed``."""
+    if not 0 <= holdout < num_rows:
+        raise ValueError(f"cannot hold out {holdout} of {num_rows} rows")
+    order = np.random.default_rng(seed).permutation(num_rows)
+    return np.sort(order[holdout:]), np.sort(order[:holdout])
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255]."""
+    return images.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)

@@ -1,0 +1,156 @@
+"""What every architecture in the gallery really shares: the Hub format and weight init.
+
+Each model is an ``nn.Module`` with huggingface_hub's ``PyTorchModelHubMixin``: the
+constructor's keyword arguments are written to ``config.json`` and the weights to
+``model.safetensors``. Loading is ours (``load_pretrained``): safetensors only, strict,
+and a mismatch between the file and the config is named instead of silently skipped
+(the mixin's own loader defaults to ``strict=False`` and falls back to pickles).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from huggingface_hub import PyTorchModelHubMixin
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+class WeightsError(RuntimeError):
+    """Weights that are missing, corrupt, or do not fit the model's config."""
+
+
+class HubModel(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="gan-gallery",
+    repo_url="https://github.com/gan-gallery/gan-gallery",
+    tags=["gan", "gan-gallery"],
+):
+    """Base of every generator and discriminator: Hub format, safe strict loading."""
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download,
+                         local_files_only, token, map_location="cpu", strict=True, **model_kwargs):
+        # Called by the mixin's ``from_pretrained`` after it has read config.json.
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, WEIGHTS_NAME)
+        else:
+            from huggingface_hub import hf_hub_download
+
+            weights = hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
+                                      force_download=force_download, token=token,
+                                      local_files_only=local_files_only)
+        model = cls(**model_kwargs)
+        load_weights_into(model, weights)
+        return model.to(map_location).eval()
+
+
+def load_weights_into(model: nn.Module, weights_file: str | os.PathLike) -> nn.Module:
+    """Copy a safetensors file into ``model``; every key and shape must match exactly."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights_file = Path(weights_file)
+    if not weights_file.is_file():
+        raise WeightsError(f"weights file not found: {weights_file}")
+    try:
+        state = load_file(str(weights_file))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise WeightsError(f"cannot read weights file {weights_file}: {err}") from err
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k}: file {tuple(state[k].shape)} vs config {tuple(expected[k].shape)}"
+             for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{' …' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{' …' if len(unexpected) > 5 else ''}")
+        if wrong:
+            parts.append(f"wrong shape {wrong[:5]}")
+        raise WeightsError(f"weights file {weights_file} does not match the model's config: " + "; ".join(parts))
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise WeightsError(f"weights file {weights_file} holds NaN or inf in {bad[:5]}")
+    model.load_state_dict(state, strict=True)  # dtype converts on copy (fp16 file -> fp32 model)
+    return model
+
+
+def load_pretrained(cls: type[HubModel], folder: str | os.PathLike) -> HubModel:
+    """Build ``cls`` from a local Hub-format folder (config.json + model.safetensors)."""
+    folder = Path(folder)
+    config_file = folder / CONFIG_NAME
+    if not config_file.is_file():
+        raise WeightsError(f"config file not found: {config_file}")
+    try:
+        config = json.loads(config_file.read_text())
+        model = cls(**config)
+    except (json.JSONDecodeError, TypeError, ValueError) as err:
+        raise WeightsError(f"config file {config_file} does not describe a {cls.__name__}: {err}") from err
+    load_weights_into(model, folder / WEIGHTS_NAME)
+    return model.eval()
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """Radford et al. 2016: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.affine:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+MAX_SEED = 2**32 - 1
+
+
+def noise_for_seeds(seeds: list[int], shape: tuple[int, ...], truncation: float = 1.0) -> torch.Tensor:
+    """One N(0, I) latent per seed, stacked: ``len(seeds) x *shape``.
+
+    Each latent depends on its own seed only (not on the batch it is drawn in), so a
+    seed typed back always gives the same picture. ``truncation`` (psi in [0, 1]) scales
+    the latent towards the mean, the z-space form of the truncation trick: smaller psi,
+    more typical and cleaner images, less variety; psi = 1 is untruncated.
+    """
+    out = torch.empty((len(seeds), *shape))
+    for i, seed in enumerate(seeds):
+        out[i] = torch.randn(shape, generator=torch.Generator().manual_seed(int(seed)))
+    return out * truncation
+
+
+@torch.no_grad()
+def fuse_batchnorm(seq: nn.Sequential) -> nn.Sequential:
+    """Fold each eval-mode BatchNorm into the (transposed) convolution before it.
+
+    Inference only: y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta is again a
+    convolution, with scaled weights and a bias, so the BatchNorm pass disappears.
+    """
+    layers = list(seq)
+    out = []
+    for layer in layers:
+        prev = out[-1] if out else None
+        if isinstance(layer, nn.BatchNorm2d) and isinstance(prev, (nn.Conv2d, nn.ConvTranspose2d)):
+            scale = layer.weight / torch.sqrt(layer.running_var + layer.eps)
+            shift = layer.bias - layer.running_mean * scale
+            fused = copy.deepcopy(prev)
+            if isinstance(prev, nn.ConvTranspose2d):  # weight: in x out x k x k
+                fused.weight.mul_(scale[None, :, None, None])
+            else:                                     # weight: out x in x k x k
+                fused.weight.mul_(scale[:, None, None, None])
+            bias = prev.bias if prev.bias is not None else torch.zeros_like(scale)
+            fused.bias = nn.Parameter(bias * scale + shift)
+            out[-1] = fused
+        else:
+            out.append(layer)
+    return nn.Sequential(*out)

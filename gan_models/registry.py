@@ -1,0 +1,38 @@
+"""The explicit list of demos. app.py, the tests, spaces.yml and the Space deploy all read it.
+
+Each demo names its pipeline class directly (no lookup by string), the folder of its
+embedded default weights, and its API name. Which Hub repo and revision feed a demo
+in a Space is deployment, not code: that lives in spaces.yml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .dcgan import DCGANPipeline
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass(frozen=True)
+class Demo:
+    name: str            # tab key, spaces.yml key, weights folder name
+    title: str           # tab title
+    api_name: str        # the gradio endpoint, e.g. "faces" -> /faces
+    pipeline: type       # has .from_pretrained(folder or repo id, revision)
+    pipeline_tag: str    # Hub task of the model repo
+    summary: str
+
+    @property
+    def embedded(self) -> Path:
+        return WEIGHTS_DIR / self.name
+
+
+DEMOS: dict[str, Demo] = {
+    d.name: d
+    for d in (
+        Demo("faces", "Random faces (DCGAN)", "faces", DCGANPipeline, "unconditional-image-generation",
+             "64x64 faces from random noise: a DCGAN trained on CelebA."),
+    )
+}

@@ -1,0 +1,1 @@
+"""One module per tab of the gallery; app.py puts them together."""

@@ -1,0 +1,65 @@
+"""What every tab shares: lazily loaded models, user-facing errors, files for generated outputs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from gan_models.layers import WeightsError
+from gan_models.registry import Demo
+from gan_models.weights_source import Loaded, load_demo
+
+log = logging.getLogger("gan_gallery")
+OUTPUT_DIR = Path(tempfile.gettempdir()) / "gan-gallery-outputs"  # our generated files only
+OUTPUT_TTL_S = 15 * 60
+
+
+class Models:
+    """Each demo's pipeline, loaded on first use (thread-safe), with where its weights came from."""
+
+    def __init__(self, sources: dict[str, tuple[str, str | None]] | None = None, use_hub: bool | None = None):
+        self.sources, self.use_hub = sources or {}, use_hub
+        self._loaded: dict[str, Loaded] = {}
+        self._lock = threading.Lock()
+
+    def get(self, demo: Demo) -> Loaded:
+        with self._lock:
+            if demo.name not in self._loaded:
+                source, revision = self.sources.get(demo.name, (None, None))
+                try:
+                    self._loaded[demo.name] = load_demo(demo, source, revision, use_hub=self.use_hub)
+                except WeightsError as err:
+                    raise gr.Error(f"The {demo.title} model cannot be loaded: {err}") from err
+            return self._loaded[demo.name]
+
+    def describe(self, demo: Demo) -> str:
+        loaded = self.get(demo)
+        note = f"Weights: {loaded.origin}."
+        if loaded.fallback:
+            note += f" (The configured source could not be used: {loaded.fallback})"
+        return note
+
+
+def user_error(err: Exception) -> gr.Error:
+    return gr.Error(str(err), print_exception=False)
+
+
+def output_path(suffix: str) -> Path:
+    """A fresh file for a generated output; files older than OUTPUT_TTL_S are removed."""
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in OUTPUT_DIR.iterdir():
+        try:
+            if now - old.stat().st_mtime > OUTPUT_TTL_S:
+                old.unlink()
+        except OSError:
+            pass
+    fd, name = tempfile.mkstemp(suffix=suffix, dir=OUTPUT_DIR)
+    os.close(fd)
+    return Path(name)

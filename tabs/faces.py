@@ -1,0 +1,96 @@
+"""The Faces tab: a DCGAN's faces from seeds, truncation, and latent interpolation."""
+
+from __future__ import annotations
+
+import random
+
+import gradio as gr
+
+from gan_models.layers import MAX_SEED
+from gan_models.pipeline import InputError, check_int
+from gan_models.registry import DEMOS
+
+from .common import Models, output_path, user_error
+
+MAX_FACES = 64
+
+FACES_HOW = """
+### How it works
+A **DCGAN** (Radford et al. 2016) is two convolutional networks playing a game. The
+*generator* turns 128 random numbers (the latent vector *z*, drawn from a normal
+distribution) into a 64x64 picture through four transposed convolutions that double the
+size each time. The *discriminator* looks at a picture and says real or fake. They train
+in turns: D learns to tell CelebA faces from G's output; G learns to make D say "real"
+(the non-saturating loss). Nothing tells G what a face is: it learns only from D's verdicts.
+
+What you see: every face here is made from one seed. The seed fixes *z*, so the same seed
+always gives the same face. **Truncation** ψ shrinks *z* towards the average: lower ψ gives
+cleaner, more typical faces with less variety (the trade-off BigGAN and StyleGAN expose).
+**Interpolation** walks in a straight line (on the sphere) from one seed's *z* to another's:
+smooth changes show that G learned a continuous space of faces, not a lookup table.
+This model: the paper's generator, trained with a spectrally normalised discriminator,
+DiffAugment and an EMA of G's weights (see the README for what each bought).
+"""
+
+
+def make_faces_fns(models: Models):
+    demo = DEMOS["faces"]
+
+    def faces(seed, num_images, truncation):
+        """Generate ``num_images`` faces from seeds seed, seed+1, ...; returns (gallery, seed used)."""
+        pipe = models.get(demo).pipeline
+        try:
+            num_images = check_int(num_images, "number of faces", 1, MAX_FACES)
+            out = pipe(num_images, seed=seed, truncation=truncation)
+        except InputError as err:
+            raise user_error(err) from err
+        return [(im, f"seed {s}") for im, s in zip(out.images, out.seeds)], out.seeds[0]
+
+    def interpolate(seed_a, seed_b, num_frames, truncation):
+        """A GIF walking from seed_a's face to seed_b's and back; returns (animation, file)."""
+        pipe = models.get(demo).pipeline
+        try:
+            out = pipe.interpolate(seed_a, seed_b, num_frames, truncation=truncation)
+        except InputError as err:
+            raise user_error(err) from err
+        frames = [im.resize((128, 128)) for im in out.images]
+        frames = frames + frames[-2:0:-1]  # there and back, so the loop is seamless
+        path = output_path(".gif")
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
+        return str(path), str(path)
+
+    return faces, interpolate
+
+
+def faces_tab(models: Models) -> None:
+    faces, interpolate = make_faces_fns(models)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
+                             info="the first face's seed; face i uses seed + i")
+            randomize = gr.Button("🎲 Randomize seed", size="sm")
+            count = gr.Slider(1, MAX_FACES, value=16, step=1, label="Number of faces")
+            truncation = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="Truncation ψ",
+                                   info="1 = full variety; lower = more typical faces")
+            run = gr.Button("Generate", variant="primary")
+            used = gr.Number(label="Seed used (type it back to get the same faces)", precision=0, interactive=False)
+        with gr.Column(scale=3):
+            gallery = gr.Gallery(label="Faces", columns=8, height="auto", object_fit="contain",
+                                 buttons=["download", "download_all", "fullscreen"], format="png")
+    with gr.Accordion("Interpolate between two seeds", open=False):
+        with gr.Row():
+            seed_a = gr.Number(value=0, label="From seed", precision=0, minimum=0, maximum=MAX_SEED)
+            seed_b = gr.Number(value=1, label="To seed", precision=0, minimum=0, maximum=MAX_SEED)
+            frames = gr.Slider(2, 60, value=24, step=1, label="Frames")
+            walk = gr.Button("Animate")
+        with gr.Row():
+            animation = gr.Image(label="Walk in latent space", type="filepath", format="gif")
+            gif_file = gr.File(label="Download the GIF")
+    gr.Markdown(FACES_HOW)
+    weights_note = gr.Markdown()
+
+    run.click(faces, [seed, count, truncation], [gallery, used], api_name="faces")
+    randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
+        faces, [seed, count, truncation], [gallery, used], api_name=False)
+    walk.click(interpolate, [seed_a, seed_b, frames, truncation], [animation, gif_file], api_name="faces_interpolate")
+    return weights_note

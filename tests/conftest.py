@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny models and datasets made on the spot. No test touches the network."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "training"))
+
+# Belt and braces: nothing in the suite may reach the Hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.pop("GAN_GALLERY_HUB", None)
+os.environ.pop("SPACE_ID", None)
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_faces_folder(tmp_path):
+    """A tiny DCGAN generator saved in the Hub format."""
+    from gan_models.dcgan import DCGANGenerator
+
+    torch.manual_seed(0)
+    g = DCGANGenerator(latent_dim=8, base_channels=4, image_size=32).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so folding them is really tested
+        for m in g.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    folder = tmp_path / "tiny-faces"
+    g.save_pretrained(folder)
+    return folder
+
+
+def make_image_folder(folder: Path, num: int = 24, size: int = 40, mode: str = "RGB") -> Path:
+    """Random-blob pictures written as PNGs: a local dataset that ``datasets`` loads as imagefolder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(num):
+        arr = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(arr).convert(mode).save(folder / f"img_{i:03d}.png")
+    return folder
+
+
+@pytest.fixture
+def tiny_image_dataset(tmp_path):
+    return make_image_folder(tmp_path / "images")

@@ -1,0 +1,416 @@
+"""The boilerplate every training script shares, written once.
+
+Accelerator set-up, arguments every script takes, the in-memory data stream, an EMA
+generator, atomic checkpoints with resume, sample grids, metric logging, and the final
+save + push of the EMA generator. The adversarial loops themselves stay in the scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: find gan_models
+
+from gan_models.data import to_uint8  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- arguments
+def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_steps: int, lr: float) -> None:
+    """Arguments every training script takes; each script adds its model's own."""
+    a = parser.add_argument
+    a("--dataset", required=True, help="Hub dataset id (huggan/CelebA-faces) or local folder (../shared/data/celeba-faces-64)")
+    a("--dataset_config", default=None, help="dataset configuration name, if it has several")
+    a("--split", default="train")
+    a("--output_dir", required=True, help="checkpoints, samples, logs and the final weights go here")
+    a("--seed", type=int, default=0)
+    a("--holdout", type=int, default=0, help="rows held out from training (random, from --holdout_seed) for evaluation")
+    a("--holdout_seed", type=int, default=0)
+    a("--max_rows", type=int, default=None, help="use only the first N rows (quick experiments)")
+    a("--batch_size", type=int, default=batch_size, help="per process")
+    a("--max_steps", type=int, default=max_steps, help="optimizer steps of D and G (one each per step)")
+    a("--lr_g", type=float, default=lr)
+    a("--lr_d", type=float, default=lr)
+    a("--beta1", type=float, default=0.5)
+    a("--beta2", type=float, default=0.999)
+    a("--ema_decay", type=float, default=0.999, help="EMA of the generator's weights (warmed up over the first steps)")
+    a("--log_steps", type=int, default=50)
+    a("--sample_steps", type=int, default=500, help="write a sample grid of the EMA generator every N steps")
+    a("--checkpointing_steps", type=int, default=500)
+    a("--checkpoints_total_limit", type=int, default=3)
+    a("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint folder")
+    a("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
+    a("--report_to", default="tensorboard", help="Accelerate tracker ('tensorboard', 'wandb', 'none')")
+    a("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's choice)")
+    a("--push_to_hub", action="store_true", help="upload the final EMA generator and a model card")
+    a("--push_every_steps", type=int, default=0, help="also push every N steps (0: only at the end; never every epoch)")
+    a("--hub_model_id", default=None, help="user/name of the model repo")
+    a("--hub_private", action="store_true")
+    a("--hub_revision", default=None, help="branch to push to (created if needed)")
+
+
+def check_output_dir(path: str | Path, min_free_mb: int = 200) -> Path:
+    """Fail before training, not after an hour, if the output folder is unusable."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise SystemExit(f"error: output_dir {path} is not writable: {err}")
+    free_mb = shutil.disk_usage(path).free // 2**20
+    if free_mb < min_free_mb:
+        raise SystemExit(f"error: only {free_mb} MB free under {path}; checkpoints need at least {min_free_mb} MB")
+    return path
+
+
+# ----------------------------------------------------------------------------- accelerator
+def make_accelerator(args, project_name: str):
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration, set_seed
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log_with = None if args.report_to in (None, "", "none") else args.report_to
+    if log_with == "tensorboard":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            print("tensorboard is not installed: logging to metrics.jsonl only", file=sys.stderr)
+            log_with = None
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision, log_with=log_with,
+        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=str(Path(args.output_dir) / "logs")),
+    )
+    set_seed(args.seed, device_specific=True)  # each process draws its own noise and augmentations
+    if accelerator.is_main_process:
+        check_output_dir(args.output_dir)
+        config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+        accelerator.init_trackers(project_name, config=config)
+        (Path(args.output_dir) / "training_args.json").write_text(json.dumps(vars(args), indent=2, default=str))
+    accelerator.wait_for_everyone()
+    return accelerator
+
+
+# ----------------------------------------------------------------------------- data stream
+class InMemoryBatches:
+    """Batches of a uint8 tensor, each a pure function of (seed, step, process).
+
+    Every epoch is a fresh permutation drawn from (seed, epoch); each process takes its
+    own slice of the global batch. Because batch ``step`` does not depend on what came
+    before, a resumed run sees exactly the data an uninterrupted run would have seen.
+    """
+
+    def __init__(self, *tensors: torch.Tensor, batch_size: int, seed: int, process_index: int = 0,
+                 num_processes: int = 1):
+        self.tensors = tensors
+        self.n = len(tensors[0])
+        self.batch_size, self.seed = batch_size, seed
+        self.rank, self.world = process_index, num_processes
+        self.global_batch = batch_size * num_processes
+        if self.n < self.global_batch:
+            raise ValueError(f"dataset has {self.n} rows, fewer than one global batch ({self.global_batch})")
+        self.steps_per_epoch = self.n // self.global_batch  # drop the ragged end of each epoch
+        self._epoch, self._order = -1, None
+
+    def batch(self, step: int) -> tuple[torch.Tensor, ...]:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+        start = i * self.global_batch + self.rank * self.batch_size
+        idx = self._order[start:start + self.batch_size]
+        return tuple(t[idx] for t in self.tensors)
+
+
+# ----------------------------------------------------------------------------- EMA generator
+class EMA(nn.Module):
+    """An exponential moving average of a model's weights (buffers are copied).
+
+    The average of the generator's recent weights samples better than the weights of
+    any single step (Karras et al. 2018; Yazıcı et al. 2019). It is what gets saved.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        super().__init__()
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.num_updates += 1
+        n = int(self.num_updates)
+        decay = min(self.decay, (1 + n) / (10 + n))  # warm-up: early weights are forgotten fast
+        for ema_p, p in zip(self.model.parameters(), model.parameters()):
+            ema_p.lerp_(p.detach(), 1.0 - decay)
+        for ema_b, b in zip(self.model.buffers(), model.buffers()):
+            ema_b.copy_(b)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, make_input, num_batches: int = 16) -> None:
+    """Recompute BatchNorm running statistics for ``model``'s own weights ("standing stats").
+
+    The EMA generator's weights are an average, so the running statistics copied from the
+    live generator do not fit them; re-estimating them on fresh noise does.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    saved = [(bn.momentum, bn.training) for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches below
+        bn.train()
+    for i in range(num_batches):
+        model(*make_input(i))
+    for bn, (momentum, training) in zip(bns, saved):
+        bn.momentum = momentum
+        bn.train(training)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+class TrainState:
+    """The step counter, saved with every checkpoint."""
+
+    def __init__(self):
+        self.step = 0
+
+    def state_dict(self):
+        return {"step": self.step}
+
+    def load_state_dict(self, state):
+        self.step = int(state["step"])
+
+
+def save_checkpoint(accelerator, output_dir: str | Path, step: int, total_limit: int | None) -> Path:
+    """``accelerator.save_state`` into a temporary folder, then an atomic rename.
+
+    A run killed mid-write leaves only a ``tmp-`` folder, which resume ignores; a
+    complete checkpoint carries ``complete.json`` with the size of every file, so a
+    checkpoint damaged later is detected before loading.
+    """
+    root = Path(output_dir) / "checkpoints"
+    final, tmp = root / f"checkpoint-{step}", root / f"tmp-checkpoint-{step}"
+    if accelerator.is_main_process:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        sizes = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
+        (tmp / "complete.json").write_text(json.dumps({"step": step, "files": sizes}, indent=1))
+        _fsync_dir(tmp)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        _fsync_dir(root)
+        if total_limit:
+            for old in list_checkpoints(output_dir)[:-total_limit]:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    for p in [*path.rglob("*"), path] if path.is_dir() else [path]:
+        try:
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete-looking checkpoints, oldest first (``tmp-`` folders never count)."""
+    root = Path(output_dir) / "checkpoints"
+    found = [p for p in root.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be resumed from, or None if its files are all there and whole."""
+    marker = path / "complete.json"
+    if not marker.is_file():
+        return "no complete.json (the write was interrupted)"
+    try:
+        files = json.loads(marker.read_text())["files"]
+    except (json.JSONDecodeError, KeyError) as err:
+        return f"complete.json is unreadable ({err})"
+    for name, size in files.items():
+        f = path / name
+        if not f.is_file():
+            return f"{name} is missing"
+        if f.stat().st_size != size:
+            return f"{name} has {f.stat().st_size} bytes, expected {size}"
+    return None
+
+
+def resume(accelerator, args, state: TrainState) -> None:
+    """Load ``--resume_from_checkpoint`` ('latest' or a folder), skipping damaged ones."""
+    if not args.resume_from_checkpoint:
+        return
+    if args.resume_from_checkpoint == "latest":
+        candidates = list(reversed(list_checkpoints(args.output_dir)))
+        if not candidates:
+            accelerator.print(f"no checkpoint under {args.output_dir}/checkpoints: starting from step 0")
+            return
+    else:
+        candidates = [Path(args.resume_from_checkpoint)]
+    for path in candidates:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            try:
+                accelerator.load_state(str(path))
+            except Exception as err:  # a file that is whole in size but unreadable
+                problem = f"loading failed: {err}"
+        if problem is None:
+            accelerator.print(f"resumed from {path} at step {state.step}")
+            return
+        accelerator.print(f"skipping checkpoint {path}: {problem}")
+        if args.resume_from_checkpoint != "latest":
+            raise SystemExit(f"error: cannot resume from {path}: {problem}")
+    accelerator.print("no usable checkpoint: starting from step 0")
+    state.step = 0
+
+
+# ----------------------------------------------------------------------------- logging, samples
+class MetricLog:
+    """Loss sums kept as tensors (no host sync per step), averaged across processes when logged."""
+
+    def __init__(self, accelerator, output_dir: str | Path):
+        self.accelerator = accelerator
+        self.path = Path(output_dir) / "metrics.jsonl"
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.t0, self.images = time.perf_counter(), 0
+
+    def add(self, batch_size: int, **values: torch.Tensor) -> None:
+        for k, v in values.items():
+            v = v.detach().float().mean()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.count += 1
+        self.images += batch_size
+
+    def flush(self, step: int, **extra) -> dict:
+        if not self.count:
+            return {}
+        keys = sorted(self.sums)
+        means = torch.stack([self.sums[k] for k in keys]) / self.count
+        means = self.accelerator.reduce(means.to(self.accelerator.device), reduction="mean")
+        elapsed = time.perf_counter() - self.t0
+        row = {k: round(float(v), 5) for k, v in zip(keys, means.tolist())}
+        row["images_per_s"] = round(self.images * self.accelerator.num_processes / elapsed, 1)
+        row.update(extra)
+        self.accelerator.log(row, step=step)
+        if self.accelerator.is_main_process:
+            with self.path.open("a") as f:
+                f.write(json.dumps({"step": step, **row}) + "\n")
+            self.accelerator.print(f"step {step}: " + " ".join(f"{k}={v}" for k, v in row.items()))
+        self.sums, self.count, self.t0, self.images = {}, 0, time.perf_counter(), 0
+        return row
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> Image.Image:
+    """N x C x H x W float in [-1, 1] (or uint8) -> one PIL grid, ``nrow`` images a row."""
+    if images.dtype != torch.uint8:
+        images = to_uint8(images.detach().float().cpu())
+    n, c, h, w = images.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    grid = torch.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), 255, dtype=torch.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = images[i]
+    arr = grid.permute(1, 2, 0).numpy()
+    return Image.fromarray(arr[..., 0] if c == 1 else arr)
+
+
+# ----------------------------------------------------------------------------- save + push
+def save_generator(generator: nn.Module, folder: str | Path, *, fp16: bool = False) -> Path:
+    """Write the generator in the Hub format (config.json + model.safetensors), atomically."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = copy.deepcopy(generator).cpu()
+    if fp16:
+        model = model.half()
+    model.save_pretrained(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder
+
+
+def write_model_card(folder: str | Path, *, title: str, pipeline_tag: str, dataset: str, license: str,
+                     description: str, usage: str, metrics: dict | None = None, tags: list[str] | None = None,
+                     extra: str = "") -> Path:
+    """A Hub model card (README.md with YAML metadata) beside the weights."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(library_name="gan-gallery", pipeline_tag=pipeline_tag, license=license,
+                         tags=["gan", "gan-gallery", "pytorch", *(tags or [])],
+                         datasets=[dataset] if "/" in dataset and not Path(dataset).exists() else None)
+    metric_lines = "\n".join(f"| {k} | {v} |" for k, v in (metrics or {}).items()) or "| (none measured) | |"
+    content = f"""---
+{data.to_yaml()}
+---
+
+# {title}
+
+{description}
+
+## Use
+
+```python
+{usage.strip()}
+```
+
+## Measured
+
+| metric | value |
+|---|---|
+{metric_lines}
+
+{extra}
+"""
+    card = ModelCard(content)
+    path = Path(folder) / "README.md"
+    card.save(path)
+    return path
+
+
+def push_folder(folder: str | Path, args, commit_message: str) -> None:
+    """Upload ``folder`` to ``args.hub_model_id`` (creating the repo and branch if needed)."""
+    from huggingface_hub import HfApi
+
+    if not args.hub_model_id:
+        raise SystemExit("error: --push_to_hub needs --hub_model_id user/name")
+    api = HfApi()  # token from HF_TOKEN or `hf auth login`; never printed or stored by us
+    api.create_repo(args.hub_model_id, private=args.hub_private, exist_ok=True)
+    if args.hub_revision:
+        api.create_branch(args.hub_model_id, branch=args.hub_revision, exist_ok=True)
+    api.upload_folder(repo_id=args.hub_model_id, folder_path=str(folder), revision=args.hub_revision,
+                      commit_message=commit_message)
+
+
+def fixed_noise(num: int, dim: int, seed: int = 1234) -> torch.Tensor:
+    """The same noise batch for every sample grid of a run, so progress is comparable."""
+    return torch.randn(num, dim, generator=torch.Generator().manual_seed(seed))
+
