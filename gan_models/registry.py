@@ -23,10 +23,11 @@ class Demo:
     pipeline: type       # has .from_pretrained(folder or repo id, revision)
     pipeline_tag: str    # Hub task of the model repo
     summary: str
+    weights_dir: Path = WEIGHTS_DIR  # where the embedded defaults live (tests point it elsewhere)
 
     @property
     def embedded(self) -> Path:
-        return WEIGHTS_DIR / self.name
+        return self.weights_dir / self.name
 
 
 DEMOS: dict[str, Demo] = {

@@ -68,5 +68,7 @@ def load_demo(demo: Demo, source: str | None = None, revision: str | None = None
             tried.append(str(err))
             log.warning("%s: %s; falling back to the embedded default weights", demo.name, err)
     pipe = demo.pipeline.from_pretrained(demo.embedded)  # raises WeightsError naming the file
-    origin = f"embedded default weights ({demo.embedded.relative_to(demo.embedded.parents[2])})"
+    root = Path(__file__).resolve().parents[1]
+    shown = demo.embedded.relative_to(root) if demo.embedded.is_relative_to(root) else demo.embedded
+    origin = f"embedded default weights ({shown})"
     return Loaded(pipe, origin, fallback="; ".join(tried) or None)

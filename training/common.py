@@ -91,8 +91,10 @@ def make_accelerator(args, project_name: str):
         except ImportError:
             print("tensorboard is not installed: logging to metrics.jsonl only", file=sys.stderr)
             log_with = None
+    # Under torchrun/mpirun without CUDA, Accelerate sets up gloo (MULTI_CPU) only when told cpu=True.
+    multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator = Accelerator(
-        mixed_precision=args.mixed_precision, log_with=log_with,
+        cpu=multi_cpu, mixed_precision=args.mixed_precision, log_with=log_with,
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=str(Path(args.output_dir) / "logs")),
     )
     set_seed(args.seed, device_specific=True)  # each process draws its own noise and augmentations

@@ -1,0 +1,131 @@
+"""The app builds, its endpoints answer through gradio_client, and bad input never kills it."""
+
+from __future__ import annotations
+
+import socket
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+from PIL import Image
+
+import app
+from tabs.common import Models
+from tabs.faces import make_faces_fns
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    import torch
+    from gan_models.dcgan import DCGANGenerator
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("w") / "faces"
+    DCGANGenerator(latent_dim=8, base_channels=4, image_size=32).save_pretrained(folder)
+    return Models({"faces": (str(folder), None)}, use_hub=False)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_models):
+    demo = app.build_demo(tiny_models)
+    demo.queue(max_size=app.QUEUE_SIZE, default_concurrency_limit=2)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo.close()
+
+
+def test_faces_function_returns_the_requested_images(tiny_models):
+    faces, interpolate = make_faces_fns(tiny_models)
+    gallery, used = faces(123, 5, 0.7)
+    assert used == 123 and len(gallery) == 5
+    assert [caption for _, caption in gallery] == [f"seed {s}" for s in range(123, 128)]
+    assert all(isinstance(im, Image.Image) and im.size == (32, 32) for im, _ in gallery)
+    gif, download = interpolate(1, 2, 5, 1.0)
+    with Image.open(gif) as anim:
+        assert anim.format == "GIF" and anim.n_frames == 8  # 5 frames there, 3 back
+    assert gif == download
+
+
+@pytest.mark.parametrize("seed, count, truncation, message", [
+    (-1, 4, 0.5, "seed must be between"),
+    ("x", 4, 0.5, "seed must be a number"),
+    (1, 0, 0.5, "number of faces must be between 1 and 64"),
+    (1, 1000, 0.5, "number of faces must be between 1 and 64"),
+    (1, 4, 2.0, "truncation must be between"),
+    (float("nan"), 4, 0.5, "finite"),
+])
+def test_faces_function_turns_bad_input_into_a_user_error(tiny_models, seed, count, truncation, message):
+    faces, _ = make_faces_fns(tiny_models)
+    with pytest.raises(gr.Error, match=message):
+        faces(seed, count, truncation)
+
+
+def test_corrupt_weights_give_an_error_naming_the_file(tmp_path):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"latent_dim": 8, "base_channels": 4, "image_size": 32}')
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    models = Models({"faces": (str(folder), None)}, use_hub=False)
+    import dataclasses
+    from gan_models.registry import DEMOS
+    broken = dataclasses.replace(DEMOS["faces"], weights_dir=tmp_path)  # the fallback is broken too
+    with pytest.raises(gr.Error, match=r"faces/model.safetensors"):
+        models.get(broken)
+
+
+def test_faces_endpoint_through_gradio_client(server):
+    gallery, used = server.predict(7, 3, 0.8, api_name="/faces")
+    assert used == 7 and len(gallery) == 3
+    for item in gallery:
+        with Image.open(item["image"]) as im:
+            assert im.size == (32, 32)
+    assert [item["caption"] for item in gallery] == ["seed 7", "seed 8", "seed 9"]
+
+
+def test_bad_requests_get_errors_and_the_server_keeps_serving(server):
+    for args in [(-5, 3, 0.8), (1, 1000, 0.8), (1, 3, 9.0)]:
+        with pytest.raises(Exception) as info:
+            server.predict(*args, api_name="/faces")
+        assert "value" in str(info.value).lower() or "must be" in str(info.value)
+    gallery, _ = server.predict(1, 2, 0.8, api_name="/faces")
+    assert len(gallery) == 2
+
+
+def test_same_seed_through_the_api_gives_the_same_faces(server):
+    first, _ = server.predict(42, 2, 0.8, api_name="/faces")
+    again, _ = server.predict(42, 2, 0.8, api_name="/faces")
+    for a, b in zip(first, again):
+        assert Image.open(a["image"]).tobytes() == Image.open(b["image"]).tobytes()
+
+
+def test_interpolation_endpoint(server):
+    animation, download = server.predict(3, 4, 6, 1.0, api_name="/faces_interpolate")
+    with Image.open(download) as gif:
+        assert gif.n_frames == 10
+
+
+def test_command_line_options(monkeypatch):
+    captured = {}
+
+    class FakeDemo:
+        def queue(self, **kw):
+            captured["queue"] = kw
+            return self
+
+        def launch(self, **kw):
+            captured["launch"] = kw
+
+    monkeypatch.setattr(app, "build_demo", lambda models: FakeDemo())
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    app.main([])
+    assert captured["launch"]["server_port"] == 7999
+    app.main(["--host", "0.0.0.0", "--port", "8123"])
+    assert captured["launch"]["server_name"] == "0.0.0.0" and captured["launch"]["server_port"] == 8123
+    assert captured["queue"]["max_size"] == app.QUEUE_SIZE

@@ -1,0 +1,135 @@
+"""Training smoke runs on a tiny generated dataset: in-process and through `accelerate launch`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import common
+import train_dcgan
+from gan_models.dcgan import DCGANPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_args(dataset, out, *extra):
+    return ["--dataset", str(dataset), "--output_dir", str(out), "--resolution", "32", "--latent_dim", "8",
+            "--g_channels", "4", "--d_channels", "4", "--batch_size", "4", "--report_to", "none",
+            "--log_steps", "1", "--sample_steps", "2", "--checkpointing_steps", "2", "--r1_every", "2",
+            "--threads", "1", *extra]
+
+
+def test_train_checkpoint_resume_and_load(tiny_image_dataset, tmp_path):
+    out = tmp_path / "run"
+    folder = train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, out, "--max_steps", "2")))
+    assert [p.name for p in common.list_checkpoints(out)] == ["checkpoint-2"]
+    assert common.checkpoint_problem(out / "checkpoints" / "checkpoint-2") is None
+    assert (out / "samples" / "step-0000002.png").is_file()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and {"d_loss", "g_loss", "d_real", "d_fake"} <= set(rows[0])
+
+    train_dcgan.main(train_dcgan.parse_args(
+        tiny_args(tiny_image_dataset, out, "--max_steps", "4", "--resume_from_checkpoint", "latest")))
+    assert [p.name for p in common.list_checkpoints(out)] == ["checkpoint-2", "checkpoint-4"]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]  # resumed at step 2, not from scratch
+
+    pipe = DCGANPipeline.from_pretrained(folder)
+    assert len(pipe(3, seed=0).images) == 3
+    assert (folder / "README.md").read_text().count("unconditional-image-generation") >= 1
+    assert (folder / "samples.png").is_file()
+
+
+def test_resumed_run_ends_where_an_uninterrupted_run_ends(tiny_image_dataset, tmp_path):
+    straight = train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, tmp_path / "a", "--max_steps", "4")))
+    train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, tmp_path / "b", "--max_steps", "2")))
+    resumed = train_dcgan.main(train_dcgan.parse_args(
+        tiny_args(tiny_image_dataset, tmp_path / "b", "--max_steps", "4", "--resume_from_checkpoint", "latest")))
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_damaged_checkpoint_is_skipped_with_a_message(tiny_image_dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, out, "--max_steps", "4")))
+    newest = out / "checkpoints" / "checkpoint-4"
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:50])  # truncated after it was written
+    (out / "checkpoints" / "tmp-checkpoint-6").mkdir()  # a write that was killed half-way
+    capsys.readouterr()
+    train_dcgan.main(train_dcgan.parse_args(
+        tiny_args(tiny_image_dataset, out, "--max_steps", "5", "--resume_from_checkpoint", "latest")))
+    printed = capsys.readouterr().out
+    assert "skipping checkpoint" in printed and "checkpoint-4" in printed and "bytes, expected" in printed
+    assert "resumed from" in printed and "checkpoint-2 at step 2" in printed
+
+
+def test_unwritable_output_dir_fails_early(tiny_image_dataset, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit, match="not writable"):
+        train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, blocker / "run", "--max_steps", "1")))
+
+
+def test_missing_image_column_is_named(tiny_image_dataset, tmp_path):
+    with pytest.raises(ValueError, match="no column 'picture'"):
+        train_dcgan.main(train_dcgan.parse_args(
+            tiny_args(tiny_image_dataset, tmp_path / "run", "--max_steps", "1", "--image_column", "picture")))
+
+
+def test_in_memory_batches_are_a_function_of_the_step():
+    data = torch.arange(20)
+    a = common.InMemoryBatches(data, batch_size=4, seed=3)
+    b = common.InMemoryBatches(data, batch_size=4, seed=3)
+    seen = [a.batch(s)[0] for s in range(10)]
+    assert torch.equal(b.batch(7)[0], seen[7])  # jumping straight to a step gives the same batch
+    epoch0 = torch.cat(seen[:5])
+    assert sorted(epoch0.tolist()) == list(range(20))  # each row once per epoch
+    rank0 = common.InMemoryBatches(data, batch_size=2, seed=3, process_index=0, num_processes=2).batch(0)[0]
+    rank1 = common.InMemoryBatches(data, batch_size=2, seed=3, process_index=1, num_processes=2).batch(0)[0]
+    assert set(rank0.tolist()).isdisjoint(rank1.tolist())
+
+
+def test_accelerate_launch_runs_the_script(tiny_image_dataset, tmp_path):
+    out = tmp_path / "launched"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no",
+           str(ROOT / "training" / "train_dcgan.py"), *tiny_args(tiny_image_dataset, out, "--max_steps", "2")]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "checkpoints" / "checkpoint-2" / "complete.json").is_file()
+    assert DCGANPipeline.from_pretrained(out / "generator")(2).images
+
+
+def test_two_processes_under_torchrun_share_one_run(tiny_image_dataset, tmp_path):
+    """Accelerate on the torch.distributed environment (gloo, MULTI_CPU): two ranks, one set of outputs."""
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+           str(ROOT / "training" / "train_dcgan.py"), *tiny_args(tiny_image_dataset, out, "--max_steps", "3")]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # 24 images, global batch 2 x 4 = 8: three steps per epoch, each rank its own slice
+    assert "3 steps/epoch" in result.stdout
+    assert result.stdout.count("step 3:") == 1  # only the main process logs
+    checkpoint = out / "checkpoints" / "checkpoint-3"
+    assert (checkpoint / "random_states_0.pkl").is_file() and (checkpoint / "random_states_1.pkl").is_file()
+    assert len(list(out.glob("generator*"))) == 1 and DCGANPipeline.from_pretrained(out / "generator")(1).images

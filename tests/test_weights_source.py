@@ -1,0 +1,102 @@
+"""Where weights come from: explicit folder, Hub (spaces.yml), embedded default, and the fallbacks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gan_models.layers import WeightsError
+from gan_models.registry import DEMOS, WEIGHTS_DIR
+from gan_models.weights_source import hub_enabled, hub_source, load_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def faces_demo(tiny_faces_folder, tmp_path):
+    """The faces demo with tiny embedded weights in a temporary weights folder."""
+    weights = tmp_path / "weights"
+    shutil.copytree(tiny_faces_folder, weights / "faces")
+    return dataclasses.replace(DEMOS["faces"], weights_dir=weights)
+
+
+def test_every_demo_ships_embedded_weights_that_load():
+    for demo in DEMOS.values():
+        assert demo.embedded.parent == WEIGHTS_DIR
+        loaded = load_demo(demo, use_hub=False)
+        assert "embedded default weights (gan_models/weights/" in loaded.origin and loaded.fallback is None
+
+
+def test_spaces_yml_names_only_registered_demos():
+    config = yaml.safe_load((ROOT / "spaces.yml").read_text())
+    assert set(config["tabs"]) <= set(DEMOS)
+    for name, demo in DEMOS.items():
+        assert hub_source(demo) is not None, f"spaces.yml has no repo for {name}"
+
+
+def test_explicit_folder_wins(faces_demo, tiny_faces_folder):
+    loaded = load_demo(faces_demo, str(tiny_faces_folder), use_hub=False)
+    assert loaded.origin == f"folder {tiny_faces_folder}" and loaded.fallback is None
+
+
+def test_missing_folder_falls_back_to_embedded_and_says_why(faces_demo, tmp_path):
+    loaded = load_demo(faces_demo, str(tmp_path / "nowhere"), use_hub=False)
+    assert loaded.origin.startswith("embedded default weights")
+    assert "weights folder not found" in loaded.fallback
+
+
+def test_hub_offline_falls_back_to_embedded(faces_demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spaces = tmp_path / "spaces.yml"
+    spaces.write_text(yaml.safe_dump({"tabs": {"faces": {"repo": "someone/faces", "revision": "v1"}}}))
+    loaded = load_demo(faces_demo, use_hub=True, spaces_file=spaces)
+    assert loaded.origin.startswith("embedded default weights")
+    assert "someone/faces@v1" in loaded.fallback
+
+
+def test_unreachable_hub_falls_back_over_a_real_failing_connection(faces_demo, tmp_path):
+    """A real HTTP attempt to a closed local port, in a fresh interpreter (the endpoint is read at import)."""
+    code = f"""
+import dataclasses, json, sys
+from pathlib import Path
+sys.path.insert(0, {str(ROOT)!r})
+from gan_models.registry import DEMOS
+from gan_models.weights_source import load_demo
+demo = dataclasses.replace(DEMOS["faces"], weights_dir=Path({str(faces_demo.weights_dir)!r}))
+loaded = load_demo(demo, "someone/faces", "main")
+print(json.dumps({{"origin": loaded.origin, "fallback": loaded.fallback}}))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"), HF_HUB_ETAG_TIMEOUT="2",
+               HF_HUB_DOWNLOAD_TIMEOUT="2")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["origin"].startswith("embedded default weights")
+    assert "cannot get weights from the Hub repo someone/faces@main" in report["fallback"]
+
+
+def test_broken_embedded_weights_raise_an_error_naming_the_file(faces_demo):
+    (faces_demo.embedded / "model.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(WeightsError, match=r"faces/model.safetensors"):
+        load_demo(faces_demo, use_hub=False)
+
+
+def test_hub_switch(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("GAN_GALLERY_HUB", raising=False)
+    assert not hub_enabled()
+    monkeypatch.setenv("SPACE_ID", "someone/gan-gallery")
+    assert hub_enabled()
+    monkeypatch.setenv("GAN_GALLERY_HUB", "0")
+    assert not hub_enabled()
+    monkeypatch.setenv("GAN_GALLERY_HUB", "1")
+    assert hub_enabled()
