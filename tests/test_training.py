@@ -133,3 +133,46 @@ def test_two_processes_under_torchrun_share_one_run(tiny_image_dataset, tmp_path
     checkpoint = out / "checkpoints" / "checkpoint-3"
     assert (checkpoint / "random_states_0.pkl").is_file() and (checkpoint / "random_states_1.pkl").is_file()
     assert len(list(out.glob("generator*"))) == 1 and DCGANPipeline.from_pretrained(out / "generator")(1).images
+
+
+def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_dataset, tmp_path, monkeypatch):
+    """Only the HTTP calls are replaced: the folder that would be uploaded is inspected for real."""
+    import huggingface_hub
+
+    calls = []
+
+    class RecordingApi:
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create_repo", repo_id, kw))
+
+        def create_branch(self, repo_id, **kw):
+            calls.append(("create_branch", repo_id, kw))
+
+        def upload_folder(self, repo_id, folder_path, **kw):
+            calls.append(("upload_folder", repo_id, sorted(p.name for p in Path(folder_path).iterdir()), kw))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    monkeypatch.setenv("HF_TOKEN", "hf_test_not_a_real_token")
+    out = tmp_path / "run"
+    train_dcgan.main(train_dcgan.parse_args(tiny_args(
+        tiny_image_dataset, out, "--max_steps", "4", "--push_to_hub", "--hub_model_id", "me/faces",
+        "--hub_revision", "v1")))
+    uploads = [c for c in calls if c[0] == "upload_folder"]
+    assert len(uploads) == 1  # once, at the end: not every checkpoint, not every epoch
+    assert uploads[0][1] == "me/faces" and uploads[0][3]["revision"] == "v1"
+    assert {"model.safetensors", "config.json", "README.md", "samples.png"} <= set(uploads[0][2])
+    assert ("create_branch", "me/faces", {"branch": "v1", "exist_ok": True}) in calls
+    card = (out / "generator" / "README.md").read_text()
+    assert "me/faces" in card and "library_name: gan-gallery" in card
+
+
+def test_push_without_a_repo_id_or_token_is_refused_before_training(tiny_image_dataset, tmp_path, monkeypatch):
+    with pytest.raises(SystemExit, match="--hub_model_id"):
+        train_dcgan.main(train_dcgan.parse_args(
+            tiny_args(tiny_image_dataset, tmp_path / "run", "--max_steps", "1", "--push_to_hub")))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    with pytest.raises(SystemExit, match="hf auth login"):
+        train_dcgan.main(train_dcgan.parse_args(tiny_args(
+            tiny_image_dataset, tmp_path / "run2", "--max_steps", "1", "--push_to_hub", "--hub_model_id", "me/x")))
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run2").exists()  # refused before anything ran

@@ -78,10 +78,24 @@ def check_output_dir(path: str | Path, min_free_mb: int = 200) -> Path:
 
 
 # ----------------------------------------------------------------------------- accelerator
+def check_push_args(args) -> None:
+    """Refuse a push that cannot happen before training, not after it."""
+    if not args.push_to_hub:
+        return
+    if not args.hub_model_id or args.hub_model_id.count("/") != 1:
+        raise SystemExit("error: --push_to_hub needs --hub_model_id user/name")
+    from huggingface_hub import get_token
+
+    if not get_token():
+        raise SystemExit("error: --push_to_hub needs a Hugging Face token: run `hf auth login` "
+                         "or set the HF_TOKEN environment variable")
+
+
 def make_accelerator(args, project_name: str):
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
 
+    check_push_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     log_with = None if args.report_to in (None, "", "none") else args.report_to
