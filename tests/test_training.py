@@ -51,6 +51,10 @@ def test_train_checkpoint_resume_and_load(tiny_image_dataset, tmp_path):
 
     pipe = DCGANPipeline.from_pretrained(folder)
     assert len(pipe(3, seed=0).images) == 3
+    snippet = (folder / "README.md").read_text().split("```python")[1].split("```")[0]
+    scope = {}
+    exec(snippet, scope)  # the model card's loading snippet works when pasted
+    assert len(scope["images"]) == 16
     assert (folder / "README.md").read_text().count("unconditional-image-generation") >= 1
     assert (folder / "samples.png").is_file()
 
