@@ -180,3 +180,16 @@ def test_push_without_a_repo_id_or_token_is_refused_before_training(tiny_image_d
         train_dcgan.main(train_dcgan.parse_args(tiny_args(
             tiny_image_dataset, tmp_path / "run2", "--max_steps", "1", "--push_to_hub", "--hub_model_id", "me/x")))
     assert not (tmp_path / "run").exists() and not (tmp_path / "run2").exists()  # refused before anything ran
+
+
+def test_model_card_carries_the_metrics_as_eval_results(tmp_path):
+    from huggingface_hub import ModelCard
+
+    path = common.write_model_card(
+        tmp_path, title="Faces", pipeline_tag="unconditional-image-generation", dataset="huggan/CelebA-faces",
+        license="other", description="A test card.", usage="print('hi')",
+        metrics={"fid": 51.2, "kid": 0.031}, metrics_note="1,000 generated vs 1,000 held-out faces")
+    card = ModelCard.load(path)
+    assert card.data.pipeline_tag == "unconditional-image-generation" and card.data.datasets == ["huggan/CelebA-faces"]
+    assert {(r.metric_type, r.metric_value) for r in card.data.eval_results} == {("fid", 51.2), ("kid", 0.031)}
+    assert "1,000 generated vs 1,000 held-out faces" in card.text and "| fid | 51.2 |" in card.text

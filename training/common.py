@@ -375,15 +375,25 @@ def save_generator(generator: nn.Module, folder: str | Path, *, fp16: bool = Fal
 
 
 def write_model_card(folder: str | Path, *, title: str, pipeline_tag: str, dataset: str, license: str,
-                     description: str, usage: str, metrics: dict | None = None, tags: list[str] | None = None,
-                     extra: str = "") -> Path:
-    """A Hub model card (README.md with YAML metadata) beside the weights."""
-    from huggingface_hub import ModelCard, ModelCardData
+                     description: str, usage: str, metrics: dict | None = None, metrics_note: str = "",
+                     tags: list[str] | None = None, extra: str = "") -> Path:
+    """A Hub model card (README.md with YAML metadata) beside the weights.
 
+    ``metrics`` ({name: value}) go into the card's table and, as model-index eval results,
+    into its metadata; ``metrics_note`` says how they were measured (sample counts!).
+    """
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    on_hub = "/" in dataset and not Path(dataset).exists()
+    dataset_name = dataset if on_hub else Path(dataset).name
+    numeric = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    eval_results = [EvalResult(task_type=pipeline_tag, dataset_type=dataset_name, dataset_name=dataset_name,
+                               metric_type=k, metric_name=k, metric_value=v, dataset_split="held-out")
+                    for k, v in numeric.items()] or None
     data = ModelCardData(library_name="gan-gallery", pipeline_tag=pipeline_tag, license=license,
-                         tags=["gan", "gan-gallery", "pytorch", *(tags or [])],
-                         datasets=[dataset] if "/" in dataset and not Path(dataset).exists() else None)
-    metric_lines = "\n".join(f"| {k} | {v} |" for k, v in (metrics or {}).items()) or "| (none measured) | |"
+                         tags=["gan", "gan-gallery", "pytorch", *(tags or [])], datasets=[dataset] if on_hub else None,
+                         model_name=title if eval_results else None, eval_results=eval_results)
+    metric_lines = "\n".join(f"| {k} | {v} |" for k, v in (metrics or {}).items()) or "| (none measured yet) | |"
     content = f"""---
 {data.to_yaml()}
 ---
@@ -400,15 +410,16 @@ def write_model_card(folder: str | Path, *, title: str, pipeline_tag: str, datas
 
 ## Measured
 
+{metrics_note}
+
 | metric | value |
 |---|---|
 {metric_lines}
 
 {extra}
 """
-    card = ModelCard(content)
     path = Path(folder) / "README.md"
-    card.save(path)
+    ModelCard(content).save(path)
     return path
 
 
