@@ -193,3 +193,31 @@ def test_model_card_carries_the_metrics_as_eval_results(tmp_path):
     assert card.data.pipeline_tag == "unconditional-image-generation" and card.data.datasets == ["huggan/CelebA-faces"]
     assert {(r.metric_type, r.metric_value) for r in card.data.eval_results} == {("fid", 51.2), ("kid", 0.031)}
     assert "1,000 generated vs 1,000 held-out faces" in card.text and "| fid | 51.2 |" in card.text
+
+
+def test_the_hub_token_is_never_written_or_printed(tiny_image_dataset, tmp_path, monkeypatch, capsys):
+    import huggingface_hub
+
+    secret = "hf_SECRET_token_that_must_not_leak_12345"
+
+    class QuietApi:
+        def create_repo(self, *a, **kw):
+            pass
+
+        def upload_folder(self, *a, **kw):
+            pass
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", QuietApi)
+    monkeypatch.setenv("HF_TOKEN", secret)
+    out = tmp_path / "run"
+    train_dcgan.main(train_dcgan.parse_args(tiny_args(
+        tiny_image_dataset, out, "--max_steps", "2", "--push_to_hub", "--hub_model_id", "me/faces",
+        "--report_to", "tensorboard")))
+    printed = capsys.readouterr()
+    assert secret not in printed.out and secret not in printed.err
+    scanned = 0
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), f"token found in {path}"
+            scanned += 1
+    assert scanned >= 10  # checkpoints, weights, card, logs, samples were all looked at
