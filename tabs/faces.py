@@ -28,8 +28,10 @@ always gives the same face. **Truncation** ψ shrinks *z* towards the average: l
 cleaner, more typical faces with less variety (the trade-off BigGAN and StyleGAN expose).
 **Interpolation** walks in a straight line (on the sphere) from one seed's *z* to another's:
 smooth changes show that G learned a continuous space of faces, not a lookup table.
-This model: the paper's generator, trained with a spectrally normalised discriminator,
-DiffAugment and an EMA of G's weights (see the README for what each bought).
+This model: the paper's generator and discriminator, trained with DiffAugment (D only ever
+sees colour-jittered, shifted pictures, real and fake alike, so it cannot memorise the
+15k training faces) and an exponential moving average of G's weights, which is what you
+see (see the README for what each bought).
 """
 
 
