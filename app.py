@@ -19,6 +19,7 @@ import gradio as gr
 
 from gan_models.registry import DEMOS
 from tabs.common import Models
+from tabs.digits import digits_tab
 from tabs.faces import faces_tab
 
 QUEUE_SIZE = 32
@@ -32,6 +33,9 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         with gr.Tab(DEMOS["faces"].title):
             faces_note = faces_tab(models)
         demo.load(lambda: models.describe(DEMOS["faces"]), None, faces_note, api_name=False)
+        with gr.Tab(DEMOS["digits"].title):
+            digits_note = digits_tab(models)
+        demo.load(lambda: models.describe(DEMOS["digits"]), None, digits_note, api_name=False)
     return demo
 
 

@@ -91,3 +91,21 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """float [-1, 1] -> uint8 [0, 255]."""
     return images.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def load_labelled_tensors(name_or_path: str, image_column: str = "image", label_column: str = "label",
+                          size: int = 28, mode: str = "L", split: str = "train", config: str | None = None,
+                          max_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str] | None]:
+    """A labelled image dataset decoded once: (uint8 N x C x size x size, int64 labels N, class names).
+
+    The class names come from the label column's ``ClassLabel`` feature (None if it has none).
+    """
+    ds = load_hf_dataset(name_or_path, split, config)
+    for column in (image_column, label_column):
+        if column not in ds.column_names:
+            raise ValueError(f"dataset {name_or_path!r} has no column {column!r}; its columns are {ds.column_names}")
+    if max_rows is not None:
+        ds = ds.select(range(min(max_rows, len(ds))))
+    names = getattr(ds.features[label_column], "names", None)
+    labels = torch.tensor(ds[label_column], dtype=torch.long)
+    return images_to_uint8(ds[image_column], size, mode), labels, names

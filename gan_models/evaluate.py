@@ -6,6 +6,13 @@
 Faces: FID and KID between generated faces and the faces the training held out
 (``--holdout`` rows drawn at random from ``--holdout_seed``, the same split as
 training/train_dcgan.py). Writes ``<out>.json`` and ``<out>.md``.
+
+    python -m gan_models.evaluate digits --dataset ../shared/data/mnist --holdout 10000 --num_samples 10000
+
+Digits: label accuracy (overall and per digit) of ``--num_samples`` generated digits (an
+equal share per digit) as judged by the MNIST classifier (``--classifier``), FID in the
+classifier's feature space against the held-out rows, and per digit how varied the samples
+are (mean pairwise feature distance, generated / real: about 1 = as varied as real digits).
 """
 
 from __future__ import annotations
@@ -47,26 +54,86 @@ def evaluate_faces(pipe, dataset: str, num_samples: int, holdout: int = 1000, ho
     return {"demo": "faces", "dataset": dataset, "truncation": truncation, **fid_kid(real, fake)}
 
 
+def generate_labelled_uint8(pipe, num: int, seed_offset: int = 10_000_000, truncation: float = 1.0):
+    """``num`` samples of a conditional pipeline, an equal share per class: (uint8 images, labels)."""
+    k = pipe.num_classes
+    per_class = num // k
+    images, labels = [], []
+    for y in range(k):
+        for start in range(0, per_class, 500):
+            seeds = list(range(seed_offset + start, seed_offset + min(per_class, start + 500)))
+            out = pipe(labels=[y], seeds=seeds, truncation=truncation, output_type="pt")
+            images.append(to_uint8(out.images))
+            labels += out.labels
+    return torch.cat(images), torch.tensor(labels)
+
+
+def evaluate_digits(pipe, classifier, dataset: str, num_samples: int, holdout: int = 10_000, holdout_seed: int = 0,
+                    truncation: float = 1.0) -> dict:
+    from .data import load_labelled_tensors
+    from .mnist_classifier import classifier_features, feature_spread, label_accuracy
+    from .metrics import frechet_distance
+
+    size = pipe.generator.image_size
+    images, labels, _ = load_labelled_tensors(dataset, size=size, mode="L")
+    _, held = holdout_split(len(images), holdout, holdout_seed)
+    real, real_labels = images[held], labels[held]
+    fake, fake_labels = generate_labelled_uint8(pipe, num_samples, truncation=truncation)
+    acc = label_accuracy(classifier, fake, fake_labels)
+    judge = label_accuracy(classifier, real, real_labels)
+    real_feats, fake_feats = classifier_features(classifier, real), classifier_features(classifier, fake)
+    spread = [round(feature_spread(fake_feats[(fake_labels == y).numpy()])
+                    / feature_spread(real_feats[(real_labels == y).numpy()]), 3) for y in range(pipe.num_classes)]
+    return {"demo": "digits", "dataset": dataset, "truncation": truncation,
+            "label_accuracy": round(acc["overall"], 4), "worst_class_accuracy": round(min(acc["per_class"]), 4),
+            "per_class_accuracy": [round(a, 4) for a in acc["per_class"]],
+            "classifier_fid": round(frechet_distance(real_feats, fake_feats), 3),
+            "diversity_ratio_per_class": spread, "num_fake": len(fake), "num_real": len(real),
+            "classifier_accuracy_on_real_holdout": round(judge["overall"], 4)}
+
+
 def to_markdown(result: dict) -> str:
     keys = [k for k in result if k not in ("demo", "dataset")]
     return ("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| "
             + " | ".join(str(result[k]) for k in keys) + " |\n")
 
 
+DEFAULTS = {  # the split each training script holds out by default in its README command
+    "faces": {"dataset": "../shared/data/celeba-faces-64", "num_samples": 1000, "holdout": 1000},
+    "digits": {"dataset": "../shared/data/mnist", "num_samples": 10_000, "holdout": 10_000},
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("demo", choices=sorted(DEMOS))
     parser.add_argument("--weights", default=None, help="folder or Hub repo id (default: embedded weights)")
-    parser.add_argument("--dataset", default="../shared/data/celeba-faces-64")
-    parser.add_argument("--num_samples", type=int, default=1000)
-    parser.add_argument("--holdout", type=int, default=1000)
+    parser.add_argument("--dataset", default=None,
+                        help="default: ../shared/data/celeba-faces-64 (faces), ../shared/data/mnist (digits)")
+    parser.add_argument("--num_samples", type=int, default=None, help="default: 1000 (faces), 10000 (digits)")
+    parser.add_argument("--holdout", type=int, default=None, help="default: 1000 (faces), 10000 (digits)")
     parser.add_argument("--holdout_seed", type=int, default=0)
     parser.add_argument("--truncation", type=float, default=1.0)
+    parser.add_argument("--classifier", default=str(Path(__file__).resolve().parent / "weights" / "mnist_classifier"),
+                        help="digits: the judging classifier's folder")
     parser.add_argument("--out", default=None, help="write <out>.json and <out>.md")
     args = parser.parse_args(argv)
+    defaults = DEFAULTS[args.demo]
+    args.dataset = args.dataset or defaults["dataset"]
+    args.num_samples = args.num_samples or defaults["num_samples"]
+    args.holdout = defaults["holdout"] if args.holdout is None else args.holdout
     pipe = load_demo(DEMOS[args.demo], args.weights, use_hub=False).pipeline
     t0 = time.perf_counter()
-    result = evaluate_faces(pipe, args.dataset, args.num_samples, args.holdout, args.holdout_seed, args.truncation)
+    if args.demo == "digits":
+        from .layers import load_pretrained
+        from .mnist_classifier import MNISTClassifier
+
+        classifier = load_pretrained(MNISTClassifier, args.classifier)
+        result = evaluate_digits(pipe, classifier, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
+                                 args.truncation)
+    else:
+        result = evaluate_faces(pipe, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
+                                args.truncation)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result, indent=2))
     if args.out:

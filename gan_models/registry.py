@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cgan import CGANPipeline
 from .dcgan import DCGANPipeline
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -35,5 +36,9 @@ DEMOS: dict[str, Demo] = {
     for d in (
         Demo("faces", "Random faces (DCGAN)", "faces", DCGANPipeline, "unconditional-image-generation",
              "64x64 faces from random noise: a DCGAN trained on CelebA."),
+        # The Hub has no class-conditional task; its input (noise + a class id, no text, no image) is
+        # nearest to unconditional-image-generation, and the model card adds the tag "class-conditional".
+        Demo("digits", "Label-conditioned digits (cGAN)", "digits", CGANPipeline, "unconditional-image-generation",
+             "28x28 handwritten digits of the class you ask for: a conditional GAN trained on MNIST."),
     )
 }

@@ -1,0 +1,307 @@
+"""The label-conditioned digits demo: models, pipeline input checks, the judge, training, the tab."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import common
+import train_cgan
+from gan_models.cgan import CGANDiscriminator, CGANGenerator, CGANPipeline
+from gan_models.layers import WeightsError, load_pretrained
+from gan_models.mnist_classifier import MNISTClassifier, classifier_fid, label_accuracy
+from gan_models.pipeline import InputError
+from gan_models.registry import DEMOS
+from tabs.common import Models
+from tabs.digits import make_digits_fns
+
+
+@pytest.fixture
+def tiny_digits_folder(tmp_path):
+    """A tiny conditional generator (10 classes) saved in the Hub format."""
+    torch.manual_seed(0)
+    g = CGANGenerator(latent_dim=8, num_classes=10, base_channels=4, image_size=28, embed_dim=4).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics and class gains
+        for m in g.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+            if isinstance(m, torch.nn.Embedding):
+                m.weight.add_(torch.randn_like(m.weight) * 0.3)
+    folder = tmp_path / "tiny-digits"
+    g.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def pipe(tiny_digits_folder):
+    return CGANPipeline.from_pretrained(tiny_digits_folder)
+
+
+@pytest.fixture
+def tiny_labelled_dataset(tmp_path):
+    """30 random 28x28 grayscale PNGs in class folders 0/, 1/, 2/: an imagefolder with a ClassLabel."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "labelled"
+    for k in range(3):
+        (root / str(k)).mkdir(parents=True)
+        for i in range(10):
+            arr = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+            Image.fromarray(arr, mode="L").save(root / str(k) / f"img_{i:02d}.png")
+    return root
+
+
+# ----------------------------------------------------------------------------- models
+@pytest.mark.parametrize("size", [28, 32])
+def test_generator_and_discriminator_shapes(size):
+    g = CGANGenerator(latent_dim=8, num_classes=5, base_channels=4, image_size=size)
+    d = CGANDiscriminator(num_classes=5, base_channels=4, image_size=size)
+    labels = torch.tensor([0, 1, 4])
+    images = g(torch.randn(3, 8), labels)
+    assert images.shape == (3, 1, size, size) and images.min() >= -1 and images.max() <= 1
+    assert d(images, labels).shape == (3,)
+    logits, class_logits = d(images, labels, return_class_logits=True)
+    assert logits.shape == (3,) and class_logits.shape == (3, 5)
+
+
+def test_the_label_changes_the_picture_and_the_discriminator_score(pipe):
+    a = pipe(labels=[1, 2], seeds=[5], output_type="pt").images
+    assert not torch.allclose(a[0], a[1])
+    torch.manual_seed(0)
+    d = CGANDiscriminator(num_classes=10, base_channels=4)
+    x = (torch.rand(1, 1, 28, 28) * 2 - 1).expand(2, -1, -1, -1)
+    with torch.no_grad():
+        scores = d(x, torch.tensor([1, 2]))
+    assert not torch.isclose(scores[0], scores[1])  # the projection term depends on the label
+
+
+def test_save_load_round_trip_is_identical(tiny_digits_folder, tmp_path):
+    a = load_pretrained(CGANGenerator, tiny_digits_folder)
+    b = CGANGenerator.from_pretrained(tiny_digits_folder)
+    z, y = torch.randn(4, 8), torch.tensor([0, 3, 7, 9])
+    with torch.no_grad():
+        assert torch.equal(a(z, y), b(z, y))
+    common.save_generator(a, tmp_path / "again", fp16=True)
+    c = load_pretrained(CGANGenerator, tmp_path / "again")
+    with torch.no_grad():
+        torch.testing.assert_close(a(z, y), c(z, y), atol=5e-3, rtol=0)  # fp16 weights, fp32 model
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["num_classes"] == 10
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(tiny_digits_folder):
+    config = tiny_digits_folder / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "num_classes": 12}))
+    with pytest.raises(WeightsError, match="does not match"):
+        CGANPipeline.from_pretrained(tiny_digits_folder)
+
+
+# ----------------------------------------------------------------------------- pipeline
+def test_returns_every_requested_label_in_order(pipe):
+    out = pipe(labels=[3, 7], num_images=4, seed=10)
+    assert len(out.images) == 8
+    assert out.labels == [3, 3, 3, 3, 7, 7, 7, 7]
+    assert out.seeds == [10, 11, 12, 13] * 2
+    assert all(im.size == (28, 28) and im.mode == "L" for im in out.images)
+    assert pipe(labels=5).labels == [5]
+    assert pipe(labels=range(10), num_images=2).labels == [k for k in range(10) for _ in range(2)]
+
+
+def test_same_seed_and_label_same_digit_whatever_the_batch(pipe):
+    a = pipe(labels=[2, 6], num_images=3, seed=100, output_type="np").images
+    b = pipe(labels=[6], seeds=[101], output_type="np").images
+    c = pipe(labels=[2, 6], num_images=3, seed=100, output_type="np").images
+    assert all(np.array_equal(x, y) for x, y in zip(a, c))
+    assert np.array_equal(a[4], b[0])  # label 6, seed 101: the same picture alone or in a batch
+    assert not np.array_equal(a[0], a[1])
+
+
+def test_torch_generator_is_deterministic(pipe):
+    a = pipe(labels=[1, 2], num_images=3, generator=torch.Generator().manual_seed(1), output_type="pt")
+    b = pipe(labels=[1, 2], num_images=3, generator=torch.Generator().manual_seed(1), output_type="pt")
+    assert torch.equal(a.images, b.images) and a.images.shape == (6, 1, 28, 28) and a.seeds is None
+
+
+def test_same_style_grid_keeps_the_noise_per_row(pipe):
+    out = pipe.same_style(3, seed=4, output_type="pt")
+    assert out.images.shape == (30, 1, 28, 28)
+    assert out.labels == list(range(10)) * 3 and out.seeds == [4] * 10 + [5] * 10 + [6] * 10
+    again = pipe(labels=[7], seeds=[5], output_type="pt").images
+    torch.testing.assert_close(out.images[17], again[0], atol=1e-5, rtol=0)  # row 1 (seed 5), digit 7
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"labels": 10}, "label must be between 0 and 9, got 10"),
+    ({"labels": -1}, "label must be between 0 and 9, got -1"),
+    ({"labels": "a"}, "label must be a number, got 'a'"),
+    ({"labels": 2.5}, "label must be a whole number"),
+    ({"labels": None}, "give a label"),
+    ({"labels": math.nan}, "label must be a finite number"),
+    ({"labels": True}, "label must be a number, got True"),
+    ({"labels": []}, "give at least one label"),
+    ({"labels": [1, 2, 12]}, r"label #3 must be between 0 and 9, got 12"),
+    ({"labels": [0, "x", 3]}, r"label #2 must be a number, got 'x'"),
+    ({"labels": [4, None]}, r"label #2 must be a number, got None"),
+    ({"labels": range(10), "num_images": 101}, "too many images: 10 labels x 101 each = 1010"),
+    ({"num_images": 0}, "num_images \\(per label\\) must be between"),
+    ({"num_images": 5000}, "num_images \\(per label\\) must be between"),
+    ({"seed": -3}, "seed must be between"),
+    ({"seeds": []}, "give at least one seed"),
+    ({"truncation": 2.0}, "truncation must be between"),
+    ({"output_type": "jpeg"}, "output_type"),
+])
+def test_bad_input_gets_a_clear_message(pipe, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        pipe(**{"labels": 1, **kwargs})
+
+
+def test_labels_given_as_text_or_numpy_are_accepted(pipe):
+    assert pipe(labels="7").labels == [7]
+    assert pipe(labels=np.array([1, 2])).labels == [1, 2]
+    assert pipe(labels=torch.tensor([3])).labels == [3]
+
+
+def test_same_style_checks_its_input(pipe):
+    with pytest.raises(InputError, match="num_styles must be between 1 and 100"):
+        pipe.same_style(0)
+    with pytest.raises(InputError, match="seed must be between"):
+        pipe.same_style(2, seed=-1)
+
+
+# ----------------------------------------------------------------------------- the judge
+def test_classifier_shapes_and_resizing():
+    clf = MNISTClassifier(num_classes=10, channels=4, feature_dim=16).eval()
+    assert clf(torch.rand(5, 1, 28, 28) * 2 - 1).shape == (5, 10)
+    assert clf.features(torch.zeros(5, 1, 28, 28)).shape == (5, 16)
+    assert clf.features(torch.zeros(2, 1, 32, 32)).shape == (2, 16)  # 32x32 generators are resized
+
+
+class ValueOracle(torch.nn.Module):
+    """Classifies a constant image of grey level 10 k (uint8) as class k."""
+
+    num_classes = 4
+
+    def forward(self, x):
+        k = ((x[:, 0, 0, 0] + 1) * 127.5 / 10).round().long()
+        return F.one_hot(k, self.num_classes).float()
+
+
+def test_label_accuracy_on_a_hand_made_case():
+    shown = torch.tensor([0, 1, 1, 2])                                   # what the images look like
+    images = (shown * 10).to(torch.uint8)[:, None, None, None].expand(-1, 1, 28, 28)
+    acc = label_accuracy(ValueOracle(), images, [0, 1, 2, 2])            # what they were asked to be
+    assert acc["overall"] == 0.75 and acc["count"] == 4
+    assert acc["per_class"] == [1.0, 1.0, 0.5, None] and acc["counts"] == [1, 1, 2, 0]
+    with pytest.raises(ValueError, match="4 images but 3 labels"):
+        label_accuracy(ValueOracle(), images, [0, 1, 2])
+
+
+def test_classifier_fid_is_zero_for_the_same_set_and_grows_with_a_shift():
+    torch.manual_seed(0)
+    clf = MNISTClassifier(num_classes=10, channels=4, feature_dim=8).eval()
+    real = torch.rand(200, 1, 28, 28) * 2 - 1
+    same = classifier_fid(clf, real, real)
+    assert abs(same["classifier_fid"]) < 1e-3 and same["num_real"] == same["num_fake"] == 200
+    assert classifier_fid(clf, real, (real + 0.8).clamp(-1, 1))["classifier_fid"] > same["classifier_fid"] + 1e-3
+
+
+# ----------------------------------------------------------------------------- training
+def tiny_args(dataset, out, classifier, *extra):
+    return ["--dataset", str(dataset), "--output_dir", str(out), "--latent_dim", "8", "--g_channels", "4",
+            "--d_channels", "4", "--batch_size", "4", "--report_to", "none", "--log_steps", "1",
+            "--sample_steps", "2", "--checkpointing_steps", "2", "--threads", "1", "--holdout", "6",
+            "--classifier", str(classifier), "--eval_steps", "2", "--eval_samples", "9",
+            "--final_eval_samples", "12", *extra]
+
+
+def test_train_checkpoint_resume_and_load(tiny_labelled_dataset, tmp_path):
+    clf_folder = tmp_path / "clf"
+    MNISTClassifier(num_classes=3, channels=4, feature_dim=8).save_pretrained(clf_folder)
+    out = tmp_path / "run"
+    train_cgan.main(train_cgan.parse_args(tiny_args(tiny_labelled_dataset, out, clf_folder, "--max_steps", "2")))
+    assert [p.name for p in common.list_checkpoints(out)] == ["checkpoint-2"]
+    assert (out / "samples" / "step-0000002.png").is_file() and (out / "best_generator").is_dir()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval/label_accuracy" in r for r in rows)
+
+    folder = train_cgan.main(train_cgan.parse_args(
+        tiny_args(tiny_labelled_dataset, out, clf_folder, "--max_steps", "4", "--resume_from_checkpoint", "latest")))
+    assert [p.name for p in common.list_checkpoints(out)] == ["checkpoint-2", "checkpoint-4"]
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps[0] == 1 and max(steps) == 4 and steps.count(1) == 1  # resumed at step 2, not from scratch
+
+    pipe = CGANPipeline.from_pretrained(folder)
+    assert pipe.num_classes == 3  # read from the dataset's ClassLabel feature
+    assert pipe(labels=[0, 2], num_images=2).labels == [0, 0, 2, 2]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["num_fake"] == 12 and len(metrics["per_class"]) == 3
+    card = (folder / "README.md").read_text()
+    assert "class-conditional" in card and "label accuracy" in card and "classifier-FID" in card
+
+
+def test_evaluate_digits_reports_every_figure(tiny_labelled_dataset):
+    from gan_models.evaluate import evaluate_digits
+
+    torch.manual_seed(0)
+    pipe = CGANPipeline(CGANGenerator(latent_dim=8, num_classes=3, base_channels=4).eval())
+    clf = MNISTClassifier(num_classes=3, channels=4, feature_dim=8).eval()
+    result = evaluate_digits(pipe, clf, str(tiny_labelled_dataset), num_samples=30, holdout=15)
+    assert result["num_fake"] == 30 and result["num_real"] == 15
+    assert len(result["per_class_accuracy"]) == 3 and len(result["diversity_ratio_per_class"]) == 3
+    assert 0 <= result["label_accuracy"] <= 1 and math.isfinite(result["classifier_fid"])
+
+
+# ----------------------------------------------------------------------------- the tab
+@pytest.fixture
+def digits_fns(tiny_digits_folder):
+    return make_digits_fns(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False))
+
+
+def test_digits_function_returns_the_requested_images(digits_fns):
+    digits, same_style = digits_fns
+    gallery, used = digits("7", 12, 5, 1.0)
+    assert used == 12 and len(gallery) == 5
+    assert [c for _, c in gallery] == [f"7 · seed {s}" for s in range(12, 17)]
+    gallery, _ = digits("all", 0, 3, 0.8)
+    assert len(gallery) == 30 and gallery[3][1] == "1 · seed 0"
+    grid = same_style(0, 4, 1.0)
+    assert isinstance(grid, Image.Image) and grid.size == (10 * 58 + 2, 4 * 58 + 2)  # 2x upscaled, 2 px gaps
+
+
+@pytest.mark.parametrize("digit, seed, count, truncation, message", [
+    ("11", 0, 4, 1.0, "label must be between 0 and 9"),
+    ("x", 0, 4, 1.0, "label must be a number"),
+    ("3", -1, 4, 1.0, "seed must be between"),
+    ("3", 0, 0, 1.0, "number of images per digit must be between 1 and 32"),
+    ("all", 0, 100, 1.0, "number of images per digit must be between 1 and 32"),
+    ("3", 0, 4, 1.5, "truncation must be between"),
+])
+def test_digits_function_turns_bad_input_into_a_user_error(digits_fns, digit, seed, count, truncation, message):
+    digits, _ = digits_fns
+    with pytest.raises(gr.Error, match=message):
+        digits(digit, seed, count, truncation)
+
+
+def test_the_app_has_the_digits_endpoint(tiny_digits_folder):
+    import app
+
+    demo = app.build_demo(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False))
+    names = {dep.get("api_name") for dep in demo.config["dependencies"]}
+    assert {"digits", "digits_same_style", "faces"} <= names
+
+
+# ----------------------------------------------------------------------------- embedded weights
+def test_embedded_weights_draw_the_asked_digits():
+    demo = DEMOS["digits"]
+    pipe = demo.pipeline.from_pretrained(demo.embedded)
+    clf_folder = demo.embedded.parent / "mnist_classifier"
+    classifier = load_pretrained(MNISTClassifier, clf_folder)
+    out = pipe(labels=range(10), num_images=20, seed=123_456, output_type="pt")
+    acc = label_accuracy(classifier, out.images, out.labels)
+    assert acc["overall"] >= 0.95, acc  # the full measurement (10,000 digits) is in docs/digits.md
