@@ -75,9 +75,11 @@ def faces_tab(models: Models) -> None:
             truncation = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="Truncation ψ",
                                    info="1 = full variety; lower = more typical faces")
             run = gr.Button("Generate", variant="primary")
-            used = gr.Number(label="Seed used (type it back to get the same faces)", precision=0, interactive=False)
+            used = gr.Number(value=0, label="Seed used (type it back to get the same faces)", precision=0,
+                             interactive=False)
         with gr.Column(scale=3):
-            gallery = gr.Gallery(label="Faces", columns=8, height="auto", object_fit="contain",
+            # the first visit shows faces straight away: the defaults' gallery, made on page load
+            gallery = gr.Gallery(value=lambda: faces(0, 16, 0.8)[0], label="Faces", columns=8, height="auto", object_fit="contain",
                                  buttons=["download", "download_all", "fullscreen"], format="png")
     with gr.Accordion("Interpolate between two seeds", open=False):
         with gr.Row():
