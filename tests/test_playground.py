@@ -1,0 +1,155 @@
+"""The GAN playground: toy data, losses, the coverage metric, rendering, the CLI and the tab's functions."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import gradio as gr
+import pytest
+import torch
+from PIL import Image
+
+from gan_models.pipeline import InputError
+from gan_models.playground import LOSSES, MODE_STD, ToyGAN, main, mode_coverage, sample_target, target_centres
+from gan_models.playground_render import render, to_pixels, to_plane
+from tabs import playground as tab
+
+
+def test_coverage_is_full_on_the_target_and_one_mode_on_a_single_mode():
+    centres = target_centres("ring")
+    real = sample_target("ring", 2500, torch.Generator().manual_seed(0))
+    cov = mode_coverage(real, centres, MODE_STD)  # 1 - exp(-9/2) = 98.9% of a 2-D Gaussian lies within 3 std
+    assert (cov["modes_covered"], cov["num_modes"]) == (8, 8) and cov["high_quality"] > 0.98
+    one = centres[3] + MODE_STD * torch.randn(2500, 2, generator=torch.Generator().manual_seed(1))
+    cov = mode_coverage(one, centres, MODE_STD)
+    assert (cov["modes_covered"], cov["num_modes"]) == (1, 8) and cov["high_quality"] > 0.98
+    far = torch.full((100, 2), 0.0)  # the ring's centre is 2 away from every mode
+    assert mode_coverage(far, centres)["high_quality"] == 0.0
+    grid = sample_target("grid", 2500, torch.Generator().manual_seed(0))
+    assert mode_coverage(grid, target_centres("grid"))["modes_covered"] == 25
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_one_discriminator_step_lowers_its_loss_on_a_fixed_batch(loss):
+    gan = ToyGAN("ring", loss, lr_d=1e-3, width=16, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    real = sample_target("ring", 256, gen)
+    with torch.no_grad():
+        fake = gan.generator(torch.randn(256, gan.latent_dim, generator=gen))
+        before = gan.d_loss(real, fake).item()
+    assert gan.d_step(real, fake) == pytest.approx(before)
+    with torch.no_grad():
+        assert gan.d_loss(real, fake).item() < before
+
+
+def test_training_is_deterministic_per_seed_and_records_losses():
+    def run(seed):
+        gan = ToyGAN("moons", "ns", width=16, seed=seed, batch_size=64)
+        gan.step(5)
+        return gan.sample(32), gan.d_losses, gan.g_losses
+
+    a, b, c = run(3), run(3), run(4)
+    assert torch.equal(a[0], b[0]) and a[1] == b[1] and a[2] == b[2] and len(a[1]) == 5
+    assert not torch.equal(a[0], c[0])
+    for target in ("ring", "grid", "moons", "spiral"):  # every target is seeded too
+        x = sample_target(target, 100, torch.Generator().manual_seed(0))
+        assert torch.equal(x, sample_target(target, 100, torch.Generator().manual_seed(0)))
+        assert x.shape == (100, 2) and x.abs().max() < 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lr_g=1.0), "G learning rate must be between"),
+    (dict(lr_d=0.0), "D learning rate must be between"),
+    (dict(lr_d=float("nan")), "finite"),
+    (dict(width=2), "network width must be between 4 and 256"),
+    (dict(width=1000), "network width must be between 4 and 256"),
+    (dict(d_steps=0), "D steps per G step must be between 1 and 10"),
+    (dict(d_steps=2.5), "whole number"),
+    (dict(loss="bogus"), "loss must be one of"),
+    (dict(target="square"), "target must be one of"),
+    (dict(target="custom", points=[(0, 0)]), "at least 2 points"),
+    (dict(target="custom", points=[(0, 0)] * 2001), "at most 2000"),
+    (dict(target="custom", points=[(0, 0), (float("inf"), 0)]), "finite"),
+    (dict(target="custom", points=[(0, 0), (9, 0)]), r"must lie in"),
+])
+def test_bad_settings_are_refused_with_a_clear_message(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        ToyGAN(**kwargs)
+
+
+def test_custom_points_become_the_modes():
+    gan = ToyGAN("custom", points=[(-1, 1), (1, -1), (0.5, 0.5)], width=8)
+    assert gan.centres.shape == (3, 2) and gan.coverage(300)["num_modes"] == 3
+    assert to_plane(*to_pixels(gan.centres[:1].numpy(), 400)[0], 400) == pytest.approx((-1, 1), abs=0.02)
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_render_gives_a_frame_of_the_expected_size(loss):
+    gan = ToyGAN("ring", loss, width=16)
+    assert render(gan, size=200, loss_height=60).size == (200, 260)  # before any step: no curves yet
+    gan.step(3)
+    frame = render(gan)
+    assert isinstance(frame, Image.Image) and frame.mode == "RGB" and frame.size == (400, 500)
+
+
+def test_cli_trains_prints_coverage_and_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "frame.png"
+    result = main(["--target", "ring", "--loss", "ns", "--steps", "200", "--seed", "0", "--width", "16",
+                   "--batch_size", "64", "--out", str(out)])
+    assert result["steps"] == 200 and result["num_modes"] == 8 and 0 <= result["modes_covered"] <= 8
+    assert "modes covered:" in capsys.readouterr().out
+    with Image.open(out) as im:
+        assert im.size == (400, 500)
+
+
+def test_train_generator_yields_frames_and_respects_its_bounds():
+    frames = list(tab.train(None, "ring", "ns", 1e-3, 1e-3, 1, 16, 0, max_seconds=30, max_steps=40))
+    assert len(frames) >= 2 and all(isinstance(f, Image.Image) and f.size == (400, 500) for f, _, _ in frames)
+    session = frames[-1][1]
+    assert session.gan.steps == 40 and "Stopped at step 40" in frames[-1][2]
+    # a second press continues the same networks; a change of width starts fresh ones
+    list(tab.train(session, "ring", "hinge", 1e-3, 1e-3, 1, 16, 0, max_seconds=30, max_steps=5))
+    assert session.gan.steps == 45 and session.gan.loss == "hinge"
+    frame, session, _ = tab.step_once(session, "ring", "ns", 1e-3, 1e-3, 1, 8, 0)
+    assert session.gan.steps == 1 and session.gan.width == 8
+
+
+def test_stop_ends_a_run_and_closing_the_generator_stops_the_worker():
+    gen = tab.train(None, "grid", "ns", 1e-3, 1e-3, 1, 16, 0)
+    _, session, _ = next(gen)
+    threading.Timer(0.3, tab.stop_training, [session]).start()
+    t0 = time.monotonic()
+    rest = list(gen)  # ends soon after Stop, with a final frame
+    assert time.monotonic() - t0 < 5 and "Stopped" in rest[-1][2]
+
+    gen = tab.train(session, "grid", "ns", 1e-3, 1e-3, 1, 16, 0)
+    next(gen)
+    gen.close()  # what happens when gradio cancels the event
+    assert session.stop.is_set()
+    time.sleep(0.5)
+    assert not any(t.name == "playground-worker" for t in threading.enumerate())
+
+
+def test_tab_functions_refuse_bad_input_and_handle_clicks():
+    with pytest.raises(gr.Error, match="network width"):
+        next(tab.train(None, "ring", "ns", 1e-3, 1e-3, 1, 1000, 0))
+    with pytest.raises(gr.Error, match="at least 2 points"):
+        tab.step_once(None, "custom", "ns", 1e-3, 1e-3, 1, 16, 0)
+    session = None
+    for x, y in ((100, 100), (300, 300)):
+        evt = gr.SelectData(None, {"index": [x, y], "value": None})
+        preview, session, status = tab.add_point(session, "custom", evt)
+    assert len(session.points) == 2 and "press Train" in status
+    frame, session, _ = tab.step_once(session, "custom", "ns", 1e-3, 1e-3, 1, 16, 0)
+    assert session.gan.centres.shape == (2, 2)
+    assert all(len(tab.apply_preset(name)) == 7 for name in tab.PRESETS)
+
+
+def test_tab_builds_with_its_api_endpoint():
+    from tabs.common import Models
+
+    with gr.Blocks() as demo:
+        note = tab.playground_tab(Models())
+    assert isinstance(note, gr.Markdown)
+    assert "/playground" in demo.get_api_info()["named_endpoints"]
