@@ -1,0 +1,96 @@
+"""Requests per second of each tab's endpoint through gradio_client, 1 and 8 concurrent clients.
+
+    python benchmarks/bench_app.py [--seconds 20]
+
+Starts `python app.py` on a free loopback port, warms each endpoint, then for each
+endpoint and client count sends requests for a fixed time (each client waits for its
+answer before the next request) and reports requests/s and latency percentiles.
+Bounded in time and count, loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench_cold_start import free_port
+from timing import report
+
+ROOT = Path(__file__).resolve().parents[1]
+ENDPOINTS = {  # what the tabs send by default
+    "/faces": (0, 16, 0.8),
+    "/digits": ("all", 0, 1, 1.0),
+}
+
+
+def hammer(url: str, api_name: str, args: tuple, clients: int, seconds: float, max_requests: int = 2000) -> dict:
+    from gradio_client import Client
+
+    latencies, errors, lock = [], [], threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def worker(offset: int):
+        client = Client(url, verbose=False)
+        i = 0
+        while time.perf_counter() < stop_at and len(latencies) < max_requests:
+            t0 = time.perf_counter()
+            try:
+                client.predict(*((args[0] + offset * 1000 + i,) + args[1:] if api_name == "/faces" else args),
+                               api_name=api_name)
+                with lock:
+                    latencies.append((time.perf_counter() - t0) * 1000)
+            except Exception as err:  # counted, not hidden
+                with lock:
+                    errors.append(repr(err))
+            i += 1
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    pct = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1) if latencies else None
+    return {"endpoint": api_name, "clients": clients, "requests": len(latencies), "errors": len(errors),
+            "req/s": round(len(latencies) / elapsed, 2), "p50 (ms)": pct(0.5), "p95 (ms)": pct(0.95),
+            "max (ms)": round(latencies[-1], 1) if latencies else None}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        from gradio_client import Client
+
+        for _ in range(600):
+            try:
+                client = Client(url, verbose=False)
+                break
+            except Exception:
+                time.sleep(0.1)
+        for name, call in ENDPOINTS.items():
+            client.predict(*call, api_name=name)  # warm-up: loads the model
+        rows = [hammer(url, name, call, clients, args.seconds)
+                for name, call in ENDPOINTS.items() for clients in (1, 8)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    report("app", rows)
+
+
+if __name__ == "__main__":
+    main()
