@@ -221,3 +221,37 @@ def test_the_hub_token_is_never_written_or_printed(tiny_image_dataset, tmp_path,
             assert secret.encode() not in path.read_bytes(), f"token found in {path}"
             scanned += 1
     assert scanned >= 10  # checkpoints, weights, card, logs, samples were all looked at
+
+
+def test_eval_steps_keep_the_best_generator_and_put_its_metrics_in_the_card(tiny_image_dataset, tmp_path,
+                                                                            monkeypatch):
+    """The FID code path with a stand-in feature extractor (the Inception file is not a test dependency)."""
+    import numpy as np
+    from huggingface_hub import ModelCard
+
+    import gan_models.metrics
+
+    class PixelFeatures:  # mean colour + a few pixel statistics: cheap, deterministic, good enough to rank
+        name = "pixels"
+
+        def __call__(self, images):
+            x = images.float().flatten(2)
+            return torch.cat([x.mean(2), x.std(2), x.amax(2), x.amin(2)], 1).double().numpy()
+
+    monkeypatch.setattr(gan_models.metrics, "InceptionFeatures", PixelFeatures)
+    out = tmp_path / "run"
+    folder = train_dcgan.main(train_dcgan.parse_args(tiny_args(
+        tiny_image_dataset, out, "--max_steps", "4", "--holdout", "8", "--eval_steps", "2", "--eval_samples", "8")))
+    best = json.loads((out / "best_generator" / "eval.json").read_text())
+    assert best["num_fake"] == 8 and best["num_real"] == 8 and best["step"] in (2, 4)
+    card = ModelCard.load(folder / "README.md")
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == {"fid": best["fid"], "kid": best["kid"]}
+    assert f"at step {best['step']}" in card.text
+    kept = DCGANPipeline.from_pretrained(folder)(2, seed=0, output_type="pt").images
+    assert np.isfinite(kept.numpy()).all()
+
+
+def test_eval_steps_without_holdout_is_refused(tiny_image_dataset, tmp_path):
+    with pytest.raises(SystemExit, match="--holdout"):
+        train_dcgan.main(train_dcgan.parse_args(
+            tiny_args(tiny_image_dataset, tmp_path / "run", "--max_steps", "2", "--eval_steps", "1")))

