@@ -121,7 +121,12 @@ def cached_features(key: str, compute, cache_dir: Path | None = CACHE_DIR) -> np
     return feats
 
 
-def fid_kid(real_feats: np.ndarray, fake_feats: np.ndarray, kid_subset_size: int = 1000) -> dict:
+def fid_kid(real_feats: np.ndarray, fake_feats: np.ndarray, kid_subset_size: int | None = None) -> dict:
+    """FID on all samples; KID averaged over 100 random subsets (default size: half the smaller set,
+    at most 1,000, so that the subsets differ and their spread means something)."""
+    if kid_subset_size is None:
+        kid_subset_size = max(2, min(1000, min(len(real_feats), len(fake_feats)) // 2))
     kid, kid_std = kernel_inception_distance(real_feats, fake_feats, subset_size=kid_subset_size)
     return {"fid": round(frechet_distance(real_feats, fake_feats), 2), "kid": round(kid, 5),
-            "kid_std": round(kid_std, 5), "num_real": len(real_feats), "num_fake": len(fake_feats)}
+            "kid_std": round(kid_std, 5), "kid_subset_size": kid_subset_size,
+            "num_real": len(real_feats), "num_fake": len(fake_feats)}

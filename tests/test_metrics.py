@@ -65,3 +65,9 @@ def test_inception_features_shape():
 
     feats = InceptionFeatures(batch_size=2)(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8))
     assert feats.shape == (2, 2048) and np.isfinite(feats).all()
+
+
+def test_kid_subsets_differ_so_their_spread_is_informative():
+    rng = np.random.default_rng(4)
+    out = fid_kid(rng.normal(size=(400, 8)), rng.normal(size=(400, 8)) + 0.3)
+    assert out["kid_subset_size"] == 200 and out["kid_std"] > 0
