@@ -61,7 +61,8 @@ def hammer(url: str, api_name: str, args: tuple, clients: int, seconds: float, m
     pct = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1) if latencies else None
     return {"endpoint": api_name, "clients": clients, "requests": len(latencies), "errors": len(errors),
             "req/s": round(len(latencies) / elapsed, 2), "p50 (ms)": pct(0.5), "p95 (ms)": pct(0.95),
-            "max (ms)": round(latencies[-1], 1) if latencies else None}
+            "max (ms)": round(latencies[-1], 1) if latencies else None,
+            "first error": errors[0][:120] if errors else ""}
 
 
 def main():

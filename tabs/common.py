@@ -63,3 +63,19 @@ def output_path(suffix: str) -> Path:
     fd, name = tempfile.mkstemp(suffix=suffix, dir=OUTPUT_DIR)
     os.close(fd)
     return Path(name)
+
+
+def as_files(images) -> list[str]:
+    """Save PIL images as uniquely named PNGs of our own and return their paths.
+
+    Gradio caches a returned PIL image as <content hash>/image.png, so two requests that
+    produce the same picture at once (every visitor's first gallery is seed 0) share one
+    cache file, and one can be served while the other rewrites it (a truncated response,
+    seen under 8 concurrent clients). Files with unique names get a path of their own.
+    """
+    paths = []
+    for image in images:
+        path = output_path(".png")
+        image.save(path)
+        paths.append(str(path))
+    return paths

@@ -11,7 +11,7 @@ from gan_models.layers import MAX_SEED
 from gan_models.pipeline import InputError, check_int
 from gan_models.registry import DEMOS
 
-from .common import Models, user_error
+from .common import Models, as_files, user_error
 
 MAX_PER_DIGIT = 32
 MAX_STYLES = 16
@@ -69,7 +69,7 @@ def make_digits_fns(models: Models):
             out = pipe(labels, count, seed=seed, truncation=truncation)
         except InputError as err:
             raise user_error(err) from err
-        gallery = [(im, f"{y} · seed {s}") for im, y, s in zip(out.images, out.labels, out.seeds)]
+        gallery = [(path, f"{y} · seed {s}") for path, y, s in zip(as_files(out.images), out.labels, out.seeds)]
         return gallery, out.seeds[0]
 
     def same_style(seed, num_styles, truncation):
@@ -80,7 +80,7 @@ def make_digits_fns(models: Models):
             out = pipe.same_style(num_styles, seed=seed, truncation=truncation)
         except InputError as err:
             raise user_error(err) from err
-        return grid_image(out.images, pipe.num_classes)
+        return as_files([grid_image(out.images, pipe.num_classes)])[0]
 
     return digits, same_style
 

@@ -10,7 +10,7 @@ from gan_models.layers import MAX_SEED
 from gan_models.pipeline import InputError, check_int
 from gan_models.registry import DEMOS
 
-from .common import Models, output_path, user_error
+from .common import Models, as_files, output_path, user_error
 
 MAX_FACES = 64
 
@@ -46,7 +46,7 @@ def make_faces_fns(models: Models):
             out = pipe(num_images, seed=seed, truncation=truncation)
         except InputError as err:
             raise user_error(err) from err
-        return [(im, f"seed {s}") for im, s in zip(out.images, out.seeds)], out.seeds[0]
+        return [(path, f"seed {s}") for path, s in zip(as_files(out.images), out.seeds)], out.seeds[0]
 
     def interpolate(seed_a, seed_b, num_frames, truncation):
         """A GIF walking from seed_a's face to seed_b's and back; returns (animation, file)."""

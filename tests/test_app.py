@@ -46,7 +46,12 @@ def test_faces_function_returns_the_requested_images(tiny_models):
     gallery, used = faces(123, 5, 0.7)
     assert used == 123 and len(gallery) == 5
     assert [caption for _, caption in gallery] == [f"seed {s}" for s in range(123, 128)]
-    assert all(isinstance(im, Image.Image) and im.size == (32, 32) for im, _ in gallery)
+    for path, _ in gallery:
+        with Image.open(path) as im:
+            assert im.size == (32, 32)
+    assert len({path for path, _ in gallery}) == 5
+    again, _ = faces(123, 5, 0.7)  # the same pictures again: files of their own, never shared with a request in flight
+    assert not {p for p, _ in gallery} & {p for p, _ in again}
     gif, download = interpolate(1, 2, 5, 1.0)
     with Image.open(gif) as anim:
         assert anim.format == "GIF" and anim.n_frames == 8  # 5 frames there, 3 back

@@ -270,8 +270,8 @@ def test_digits_function_returns_the_requested_images(digits_fns):
     assert [c for _, c in gallery] == [f"7 · seed {s}" for s in range(12, 17)]
     gallery, _ = digits("all", 0, 3, 0.8)
     assert len(gallery) == 30 and gallery[3][1] == "1 · seed 0"
-    grid = same_style(0, 4, 1.0)
-    assert isinstance(grid, Image.Image) and grid.size == (10 * 58 + 2, 4 * 58 + 2)  # 2x upscaled, 2 px gaps
+    with Image.open(same_style(0, 4, 1.0)) as grid:
+        assert grid.size == (10 * 58 + 2, 4 * 58 + 2)  # 2x upscaled, 2 px gaps
 
 
 @pytest.mark.parametrize("digit, seed, count, truncation, message", [
