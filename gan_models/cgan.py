@@ -104,7 +104,6 @@ class CGANPipeline:
 
     def __init__(self, generator: CGANGenerator):
         self.generator = generator.eval()
-        self.config = dict(generator.config) if hasattr(generator, "config") else {}
 
     @classmethod
     def from_pretrained(cls, source, revision: str | None = None, local_files_only: bool = False):

@@ -72,7 +72,6 @@ class DCGANPipeline:
 
     def __init__(self, generator: DCGANGenerator):
         self.generator = generator.eval()
-        self.config = dict(generator.config) if hasattr(generator, "config") else {}
         # BatchNorm folded into the convolutions, channels-last: the fast form for CPU inference
         self._fast = fuse_batchnorm(generator.net).to(memory_format=torch.channels_last).eval()
 
