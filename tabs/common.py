@@ -50,8 +50,8 @@ def user_error(err: Exception) -> gr.Error:
     return gr.Error(str(err), print_exception=False)
 
 
-def output_path(suffix: str) -> Path:
-    """A fresh file for a generated output; files older than OUTPUT_TTL_S are removed."""
+def prune_outputs() -> None:
+    """Remove generated files older than OUTPUT_TTL_S (once per request, not per file)."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     now = time.time()
     for old in OUTPUT_DIR.iterdir():
@@ -60,6 +60,12 @@ def output_path(suffix: str) -> Path:
                 old.unlink()
         except OSError:
             pass
+
+
+def output_path(suffix: str, prune: bool = True) -> Path:
+    """A fresh file for a generated output (pruning old ones first, unless the caller just did)."""
+    if prune:
+        prune_outputs()
     fd, name = tempfile.mkstemp(suffix=suffix, dir=OUTPUT_DIR)
     os.close(fd)
     return Path(name)
@@ -73,9 +79,10 @@ def as_files(images) -> list[str]:
     cache file, and one can be served while the other rewrites it (a truncated response,
     seen under 8 concurrent clients). Files with unique names get a path of their own.
     """
+    prune_outputs()
     paths = []
     for image in images:
-        path = output_path(".png")
+        path = output_path(".png", prune=False)
         image.save(path)
         paths.append(str(path))
     return paths
