@@ -255,3 +255,32 @@ def test_eval_steps_without_holdout_is_refused(tiny_image_dataset, tmp_path):
     with pytest.raises(SystemExit, match="--holdout"):
         train_dcgan.main(train_dcgan.parse_args(
             tiny_args(tiny_image_dataset, tmp_path / "run", "--max_steps", "2", "--eval_steps", "1")))
+
+
+def test_max_minutes_stops_with_a_checkpoint_and_snapshots_are_loadable(tiny_image_dataset, tmp_path):
+    out = tmp_path / "run"
+    args = tiny_args(tiny_image_dataset, out, "--max_steps", "1000", "--max_minutes", "1e-9",
+                     "--checkpointing_steps", "1000")
+    folder = train_dcgan.main(train_dcgan.parse_args(args))
+    # the time is up at the first check (every 25 steps): the run stops there and checkpoints that step
+    assert [p.name for p in common.list_checkpoints(out)] == ["checkpoint-25"]
+    assert json.loads((folder / "training_args.json").read_text())["max_minutes"] == 1e-9
+    assert DCGANPipeline.from_pretrained(folder)(2, seed=0).images
+
+    args = tiny_args(tiny_image_dataset, tmp_path / "snap", "--max_steps", "3", "--snapshot_steps", "2")
+    train_dcgan.main(train_dcgan.parse_args(args))
+    snaps = sorted(p.name for p in (tmp_path / "snap" / "snapshots").iterdir())
+    assert snaps == ["step-0000002"]
+    pipe = DCGANPipeline.from_pretrained(tmp_path / "snap" / "snapshots" / "step-0000002")
+    assert len(pipe(2, seed=0).images) == 2
+
+
+def test_ema_counter_survives_a_state_dict_round_trip():
+    model = torch.nn.Linear(2, 2)
+    ema = common.EMA(model, 0.9)
+    for _ in range(3):
+        ema.update(model)
+    other = common.EMA(model, 0.9)
+    other.load_state_dict(ema.state_dict())
+    other.update(model)
+    assert int(other.num_updates) == 4

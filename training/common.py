@@ -40,6 +40,8 @@ def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_ste
     a("--max_rows", type=int, default=None, help="use only the first N rows (quick experiments)")
     a("--batch_size", type=int, default=batch_size, help="per process")
     a("--max_steps", type=int, default=max_steps, help="optimizer steps of D and G (one each per step)")
+    a("--max_minutes", type=float, default=0,
+      help="also stop after this much training time (0: no limit); a checkpoint and the generator are saved")
     a("--lr_g", type=float, default=lr)
     a("--lr_d", type=float, default=lr)
     a("--beta1", type=float, default=0.5)
@@ -48,6 +50,8 @@ def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_ste
     a("--log_steps", type=int, default=50)
     a("--sample_steps", type=int, default=500, help="write a sample grid of the EMA generator every N steps")
     a("--checkpointing_steps", type=int, default=500)
+    a("--snapshot_steps", type=int, default=0,
+      help="every N steps also keep the EMA generator (fp16, Hub format) in snapshots/step-N for later evaluation")
     a("--checkpoints_total_limit", type=int, default=3)
     a("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint folder")
     a("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
@@ -164,16 +168,24 @@ class EMA(nn.Module):
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.decay = decay
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        self._count: int | None = None
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        self.num_updates += 1
-        n = int(self.num_updates)
+        if self._count is None:  # read the counter once (after a resume); no GPU sync per step
+            self._count = int(self.num_updates)
+        self._count += 1
+        self.num_updates.fill_(self._count)
+        n = self._count
         decay = min(self.decay, (1 + n) / (10 + n))  # warm-up: early weights are forgotten fast
-        for ema_p, p in zip(self.model.parameters(), model.parameters()):
-            ema_p.lerp_(p.detach(), 1.0 - decay)
-        for ema_b, b in zip(self.model.buffers(), model.buffers()):
-            ema_b.copy_(b)
+        torch._foreach_lerp_(list(self.model.parameters()), [p.detach() for p in model.parameters()], 1.0 - decay)
+        buffers = list(self.model.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(model.buffers()))
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._count = None  # re-read num_updates at the next update
 
 
 @torch.no_grad()
@@ -196,6 +208,32 @@ def recalibrate_batchnorm(model: nn.Module, make_input, num_batches: int = 16) -
     for bn, (momentum, training) in zip(bns, saved):
         bn.momentum = momentum
         bn.train(training)
+
+
+class Deadline:
+    """``--max_minutes``: stop at a step all processes agree on once the time is up."""
+
+    def __init__(self, minutes: float, accelerator, check_every: int = 25):
+        self.accelerator, self.check_every = accelerator, check_every
+        self.end = time.monotonic() + minutes * 60 if minutes and minutes > 0 else None
+
+    def reached(self, step: int) -> bool:
+        if self.end is None or step == 0 or step % self.check_every:
+            return False
+        late = torch.tensor(float(time.monotonic() > self.end), device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:
+            late = self.accelerator.reduce(late, reduction="sum")
+        if late.item() > 0:
+            self.accelerator.print(f"step {step}: --max_minutes reached, stopping")
+            return True
+        return False
+
+
+def save_snapshot(generator: nn.Module, output_dir: str | Path, step: int, accelerator) -> None:
+    """``--snapshot_steps``: the EMA generator at this step, fp16, for evaluating after training."""
+    if accelerator.is_main_process:
+        save_generator(generator, Path(output_dir) / "snapshots" / f"step-{step:07d}", fp16=True)
+    accelerator.wait_for_everyone()
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -118,8 +118,9 @@ def main(args) -> Path:
     judge = Judge(args, images[held_idx], labels[held_idx], num_classes) if args.classifier and accelerator.is_main_process else None
     log = common.MetricLog(accelerator, args.output_dir)
 
+    deadline = common.Deadline(args.max_minutes, accelerator)
     G.train(); D.train()
-    while state.step < args.max_steps:
+    while state.step < args.max_steps and not deadline.reached(state.step):
         step = state.step
         real, y = data.batch(step)
         real, y = to_float(real.to(device)), y.to(device)
@@ -172,11 +173,16 @@ def main(args) -> Path:
                 best.accuracy, best.fid, best.step = result["label_accuracy"], result["classifier_fid"], state.step
                 common.save_generator(ema.model, Path(args.output_dir) / "best_generator")
             log_eval(accelerator, args, state.step, {**result, "best_step": best.step})
+        if args.snapshot_steps and state.step % args.snapshot_steps == 0:
+            standing_stats(ema, args, num_classes, device)
+            common.save_snapshot(ema.model, args.output_dir, state.step, accelerator)
         if state.step % args.checkpointing_steps == 0 or state.step == args.max_steps:
             common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
         if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
             finish(accelerator, ema, args, num_classes, judge, best, push=True)
 
+    if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
+        common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
     return finish(accelerator, ema, args, num_classes, judge, best, push=args.push_to_hub)
 
 

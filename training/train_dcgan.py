@@ -94,8 +94,9 @@ def main(args) -> Path:
             real = torch.where(flip, real.flip(3), real)
         return real.contiguous(memory_format=torch.channels_last)
 
+    deadline = common.Deadline(args.max_minutes, accelerator)
     G.train(); D.train()
-    while state.step < args.max_steps:
+    while state.step < args.max_steps and not deadline.reached(state.step):
         step = state.step
         real = real_batch(step)
         n = real.shape[0]
@@ -135,12 +136,17 @@ def main(args) -> Path:
             save_samples(accelerator, ema, sample_noise, args, state.step)
         if state.step % args.checkpointing_steps == 0 or state.step == args.max_steps:
             common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
+        if args.snapshot_steps and state.step % args.snapshot_steps == 0:
+            standing_stats(ema, args, device)
+            common.save_snapshot(ema.model, args.output_dir, state.step, accelerator)
         if judge and state.step % args.eval_steps == 0:
             judge.measure(ema, state.step, accelerator)
         accelerator.wait_for_everyone()
         if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
             finish(accelerator, ema, args, judge, push=True)
 
+    if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
+        common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
     return finish(accelerator, ema, args, judge, push=args.push_to_hub)
 
 
