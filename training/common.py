@@ -101,6 +101,8 @@ def make_accelerator(args, project_name: str):
     check_push_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest convolutions once
     log_with = None if args.report_to in (None, "", "none") else args.report_to
     if log_with == "tensorboard":
         try:
