@@ -266,6 +266,7 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, total_limit:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
+    _fault_injection("checkpoint", step)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         sizes = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
@@ -279,6 +280,15 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, total_limit:
                 shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def _fault_injection(where: str, step: int) -> None:
+    """For the fault tests: ``GAN_GALLERY_KILL_AT=checkpoint:4`` sends this process SIGKILL (kill -9)
+    after the files of checkpoint 4 are written but before the checkpoint is marked complete."""
+    if os.environ.get("GAN_GALLERY_KILL_AT") == f"{where}:{step}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _fsync_dir(path: Path) -> None:
