@@ -20,6 +20,7 @@ import gradio as gr
 from gan_models.registry import DEMOS
 from tabs.common import Models
 from tabs.digits import digits_tab
+from tabs.maps import maps_tab
 from tabs.faces import faces_tab
 from tabs.playground import playground_tab
 
@@ -37,6 +38,9 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         with gr.Tab(DEMOS["digits"].title):
             digits_note = digits_tab(models)
         demo.load(lambda: models.describe(DEMOS["digits"]), None, digits_note, api_name=False)
+        with gr.Tab(DEMOS["maps"].title):
+            maps_note = maps_tab(models)
+        demo.load(lambda: models.describe(DEMOS["maps"]), None, maps_note, api_name=False)
         with gr.Tab("GAN playground"):
             playground_tab(models)
     return demo

@@ -13,6 +13,12 @@ Digits: label accuracy (overall and per digit) of ``--num_samples`` generated di
 equal share per digit) as judged by the MNIST classifier (``--classifier``), FID in the
 classifier's feature space against the held-out rows, and per digit how varied the samples
 are (mean pairwise feature distance, generated / real: about 1 = as varied as real digits).
+
+    python -m gan_models.evaluate maps --weights runs/maps --out results/maps   # --no_fid: skip FID/KID
+
+Maps: each direction on the 100 pairs held out (seed 0, as train_pix2pix.py --holdout 100):
+aerial -> map by the map palette (per-class IoU, mIoU, pixel accuracy) and L1; map -> aerial
+by L1 and FID/KID against the held-out photos (see gan_models/maps.py).
 """
 
 from __future__ import annotations
@@ -101,6 +107,7 @@ def to_markdown(result: dict) -> str:
 DEFAULTS = {  # the split each training script holds out by default in its README command
     "faces": {"dataset": "../shared/data/celeba-faces-64", "num_samples": 1000, "holdout": 1000},
     "digits": {"dataset": "../shared/data/mnist", "num_samples": 10_000, "holdout": 10_000},
+    "maps": {"dataset": "../shared/data/maps", "num_samples": 100, "holdout": 100},  # one output per held-out pair
 }
 
 
@@ -117,6 +124,7 @@ def main(argv=None):
     parser.add_argument("--classifier", default=str(Path(__file__).resolve().parent / "weights" / "mnist_classifier"),
                         help="digits: the judging classifier's folder")
     parser.add_argument("--out", default=None, help="write <out>.json and <out>.md")
+    parser.add_argument("--no_fid", action="store_true", help="maps, birds: skip FID/KID (no Inception weights needed)")
     args = parser.parse_args(argv)
     defaults = DEFAULTS[args.demo]
     args.dataset = args.dataset or defaults["dataset"]
@@ -131,6 +139,10 @@ def main(argv=None):
         classifier = load_pretrained(MNISTClassifier, args.classifier)
         result = evaluate_digits(pipe, classifier, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
                                  args.truncation)
+    elif args.demo == "maps":
+        from .maps import evaluate_maps
+
+        result = evaluate_maps(pipe, args.dataset, args.holdout, args.holdout_seed, fid=not args.no_fid)
     else:
         result = evaluate_faces(pipe, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
                                 args.truncation)
@@ -139,7 +151,12 @@ def main(argv=None):
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
-        Path(f"{args.out}.md").write_text(to_markdown(result))
+        if args.demo == "maps":  # one table per direction
+            from .maps import maps_markdown
+
+            Path(f"{args.out}.md").write_text(maps_markdown(result))
+        else:
+            Path(f"{args.out}.md").write_text(to_markdown(result))
 
 
 if __name__ == "__main__":

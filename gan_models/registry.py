@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .cgan import CGANPipeline
 from .dcgan import DCGANPipeline
+from .pix2pix import Pix2PixPipeline
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -40,5 +41,7 @@ DEMOS: dict[str, Demo] = {
         # nearest to unconditional-image-generation, and the model card adds the tag "class-conditional".
         Demo("digits", "Label-conditioned digits (cGAN)", "digits", CGANPipeline, "unconditional-image-generation",
              "28x28 handwritten digits of the class you ask for: a conditional GAN trained on MNIST."),
+        Demo("maps", "Map ↔ aerial photo (pix2pix)", "maps", Pix2PixPipeline, "image-to-image",
+             "An aerial photo turned into a map, or a map into an aerial photo: pix2pix on the pix2pix maps pairs."),
     )
 }

@@ -1,0 +1,427 @@
+"""The maps demo (pix2pix): models, one folder for both directions, input handling, the palette
+score, training (with resume), merging, evaluation, the tab and its endpoint. Tiny models only;
+the paired data is drawn by code in the test, never taken from the real dataset."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import common
+import merge_pix2pix
+import train_pix2pix
+from gan_models.layers import WeightsError, load_pretrained
+from gan_models.maps import (BRUSHES, MAP_CLASSES, MAP_PALETTE, classify_map_pixels, draw_map, evaluate_maps,
+                             maps_markdown, pair_columns, palette_scores, synthetic_pair)
+from gan_models.pipeline import InputError
+from gan_models.pix2pix import PatchDiscriminator, Pix2PixGenerator, Pix2PixPipeline, UNetGenerator, as_rgb, fast_unet
+from gan_models.registry import DEMOS
+from tabs.common import Models
+from tabs.maps import make_maps_fns
+
+TINY = {"base_channels": 4, "num_downs": 5, "max_mult": 2}  # 32x32 tiles
+
+
+def randomise_batchnorm(model):
+    with torch.no_grad():  # non-trivial statistics, so folding them is really tested
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.normal_(1, 0.1)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_maps_folder(tmp_path_factory):
+    """Both directions, tiny, in one Hub-format folder."""
+    torch.manual_seed(0)
+    g = randomise_batchnorm(Pix2PixGenerator(a2b=TINY, b2a=TINY, a_name="aerial", b_name="map").eval())
+    folder = tmp_path_factory.mktemp("w") / "maps"
+    g.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_maps_folder):
+    return Pix2PixPipeline.from_pretrained(tiny_maps_folder)
+
+
+@pytest.fixture(scope="module")
+def paired_dataset(tmp_path_factory):
+    """24 pairs (fake aerial, drawn map) of 40x40, as parquet with the real data's column names."""
+    import datasets
+
+    pairs = [synthetic_pair(i, 40) for i in range(24)]
+    features = datasets.Features({"aerial": datasets.Image(), "map": datasets.Image(), "file_name": datasets.Value("string")})
+    ds = datasets.Dataset.from_dict({"aerial": [a for a, _ in pairs], "map": [m for _, m in pairs],
+                                     "file_name": [f"{i}.jpg" for i in range(24)]}, features=features)
+    folder = tmp_path_factory.mktemp("pairs")
+    ds.to_parquet(str(folder / "train.parquet"))
+    return folder
+
+
+# ----------------------------------------------------------------------------- models
+def test_unet_and_patch_discriminator_shapes():
+    g = UNetGenerator(**TINY)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    y = g(x)
+    assert y.shape == (2, 3, 32, 32) and y.abs().max() <= 1 and g.tile_size == 32
+    d = PatchDiscriminator(6, base_channels=4)
+    assert d(torch.zeros(2, 3, 256, 256), torch.zeros(2, 3, 256, 256)).shape == (2, 1, 30, 30)  # 70x70 patches
+    full = UNetGenerator()  # the gallery's width: 2.46 M parameters, about 4.9 MB in fp16
+    assert 2.4e6 < sum(p.numel() for p in full.parameters()) < 2.5e6 and full.tile_size == 256
+
+
+def test_folded_fast_path_matches_the_network_as_written():
+    torch.manual_seed(1)
+    net = randomise_batchnorm(UNetGenerator(**TINY)).eval()
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(fast_unet(net)(x), net(x), atol=1e-5, rtol=1e-4)
+    assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.Dropout)) for m in fast_unet(net).modules())
+
+
+def test_both_directions_load_from_one_folder(tiny_maps_folder, pipe):
+    assert sorted(p.name for p in tiny_maps_folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    config = json.loads((tiny_maps_folder / "config.json").read_text())
+    assert config["a2b"] == config["b2a"] == TINY and (config["a_name"], config["b_name"]) == ("aerial", "map")
+    assert pipe.directions == ["a2b", "b2a"] and pipe.tile_size == 32
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert not torch.equal(pipe.translate(x, "a2b"), pipe.translate(x, "b2a"))  # two different networks
+    assert pipe.describe("a2b") == "aerial -> map" and pipe.describe("b2a") == "map -> aerial"
+
+
+def test_safetensors_round_trip_fp32_and_fp16(tiny_maps_folder, tmp_path):
+    a = load_pretrained(Pix2PixGenerator, tiny_maps_folder)
+    b = Pix2PixGenerator.from_pretrained(tiny_maps_folder)  # huggingface_hub's mixin reads the same folder
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        for d in ("a2b", "b2a"):
+            assert torch.equal(a(x, d), b(x, d))
+    common.save_generator(a, tmp_path / "half", fp16=True)
+    from safetensors.torch import load_file
+
+    assert all(t.dtype == torch.float16 for t in load_file(str(tmp_path / "half" / "model.safetensors")).values()
+               if t.is_floating_point())
+    c = load_pretrained(Pix2PixGenerator, tmp_path / "half")
+    with torch.no_grad():
+        torch.testing.assert_close(c(x, "b2a"), a(x, "b2a"), atol=1e-2, rtol=0)
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(tiny_maps_folder, tmp_path):
+    import shutil
+
+    folder = tmp_path / "bad"
+    shutil.copytree(tiny_maps_folder, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["b2a"] = {**TINY, "base_channels": 8}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="does not match.*wrong shape"):
+        Pix2PixPipeline.from_pretrained(folder)
+    config.pop("b2a")
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="unexpected"):
+        Pix2PixPipeline.from_pretrained(folder)
+
+
+def test_embedded_weights_hold_both_directions_within_the_size_budget():
+    demo = DEMOS["maps"]
+    pipe = demo.pipeline.from_pretrained(demo.embedded)
+    assert pipe.directions == ["a2b", "b2a"] and pipe.tile_size == 256
+    assert (demo.embedded / "model.safetensors").stat().st_size < 15e6  # both directions, fp16
+    assert not list(demo.embedded.glob("*.png"))  # sample grids hold dataset pictures: never shipped
+
+
+# ----------------------------------------------------------------------------- the pipeline
+def test_same_input_same_output(pipe):
+    image = synthetic_pair(3, 90)[0]
+    for mode in ("tiles", "fit"):
+        a = pipe(image, "a2b", mode=mode, output_type="np").images[0]
+        b = pipe(image, "a2b", mode=mode, output_type="np").images[0]
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("size, mode, out_size, tiles", [
+    ((32, 32), "tiles", (32, 32), 1),
+    ((100, 60), "tiles", (100, 60), 8),     # the picture's own size: overlapping tiles, blended
+    ((20, 50), "tiles", (32, 80), 3),       # a short side under one tile is scaled up to one tile
+    ((100, 60), "fit", (32, 32), 1),        # centre square, one tile
+    ((400, 20), "fit", (32, 32), 1),        # any shape fits
+])
+def test_any_size_and_shape_is_handled(pipe, size, mode, out_size, tiles):
+    out = pipe(Image.new("RGB", size, (90, 100, 80)), "b2a", mode=mode)
+    assert out.images[0].size == out_size and out.images[0].mode == "RGB"
+    assert f"{tiles} tile" in out.messages[0]
+
+
+def test_large_pictures_are_scaled_down_to_the_pixel_budget(pipe):
+    small = Pix2PixPipeline(pipe.generator)
+    small.max_pixels = 120 * 90  # the app's budget is 1 megapixel; scaled down here to keep the test fast
+    out = small(Image.new("RGB", (1200, 900), (90, 100, 80)), "a2b")
+    assert out.images[0].size == (120, 90) and "1200x900 resized to 120x90" in out.messages[0]
+
+
+def test_tiles_blend_without_seams(pipe):
+    """A uniform picture gives a near-uniform output whatever the tiling: no visible tile edges."""
+    out = pipe(Image.new("RGB", (150, 70), (120, 120, 120)), "a2b", output_type="pt").images[0]
+    inner = out[:, 8:-8, 8:-8]  # the network's own border effects aside
+    single = pipe(Image.new("RGB", (32, 32), (120, 120, 120)), "a2b", output_type="pt").images[0][:, 8:-8, 8:-8]
+    assert (inner.mean((1, 2)) - single.mean((1, 2))).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Image.new("RGBA", (40, 40), (255, 0, 0, 0)),
+    lambda: Image.new("LA", (40, 40), (100, 128)),
+    lambda: Image.new("L", (40, 40), 100),
+    lambda: Image.new("1", (40, 40), 1),
+    lambda: Image.new("P", (40, 40), 3),
+    lambda: Image.new("CMYK", (40, 40), (10, 20, 30, 40)),
+    lambda: Image.new("I;16", (40, 40), 40000),
+    lambda: Image.new("I", (40, 40), 70000),
+    lambda: Image.new("F", (40, 40), 0.5),
+    lambda: Image.new("YCbCr", (40, 40), (100, 120, 130)),
+    lambda: np.full((40, 40, 3), 200, np.uint8),
+    lambda: np.full((40, 40, 4), 200, np.uint8),
+    lambda: np.full((40, 40), 50000, np.uint16),
+    lambda: np.full((40, 40, 3), 0.5, np.float32),
+])
+def test_every_image_mode_is_read_as_rgb(pipe, make):
+    out = pipe(make(), "a2b", mode="fit")
+    assert out.images[0].mode == "RGB" and out.images[0].size == (32, 32)
+
+
+def test_mode_conversions_keep_the_picture():
+    assert as_rgb(Image.new("RGBA", (4, 4), (255, 0, 0, 0))).getpixel((0, 0)) == (255, 255, 255)  # transparent: white
+    assert as_rgb(Image.new("I;16", (4, 4), 65535)).getpixel((0, 0)) == (255, 255, 255)           # 16-bit: scaled
+    assert as_rgb(Image.new("I;16", (4, 4), 32896)).getpixel((0, 0)) == (128, 128, 128)
+    assert as_rgb(np.full((4, 4), 1.0, np.float32)).getpixel((0, 0)) == (255, 255, 255)             # float: [0, 1]
+    assert as_rgb(Image.new("CMYK", (4, 4), (0, 0, 0, 0))).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_a_file_path_is_read(pipe, tmp_path):
+    path = tmp_path / "in.png"
+    synthetic_pair(1, 48)[1].save(path)
+    assert pipe(str(path), "b2a").images[0].size == (48, 48)
+    (tmp_path / "not-an-image.png").write_text("hello")
+    with pytest.raises(InputError, match="cannot read the image file"):
+        pipe(str(tmp_path / "not-an-image.png"), "b2a")
+
+
+@pytest.mark.parametrize("image, kwargs, message", [
+    (Image.new("RGB", (1, 1)), {}, r"the image is 1x1 pixels, too small to translate: give at least 16x16"),
+    (Image.new("RGB", (300, 10)), {}, r"too small"),
+    (Image.new("RGB", (400, 20)), {}, r"400x20 pixels, too long and thin to tile.*mode 'fit'"),
+    (Image.new("L", (9000, 8000)), {}, r"the image is 9000x8000 pixels; the largest accepted is 64 megapixels"),
+    (None, {}, r"give an image \(PIL image, numpy array or file path\), got NoneType"),
+    ("no/such/file.png", {}, r"cannot read the image file"),
+    (np.zeros((5, 5, 2), np.uint8), {}, r"H x W or H x W x 1/3/4, got shape \(5, 5, 2\)"),
+    (Image.new("RGB", (40, 40)), {"direction": "sideways"}, r"direction must be 'a2b' \(aerial -> map\) or 'b2a'"),
+    (Image.new("RGB", (40, 40)), {"mode": "stretch"}, r"mode must be 'tiles' or 'fit'"),
+    (Image.new("RGB", (40, 40)), {"output_type": "jpeg"}, r"output_type"),
+])
+def test_bad_input_gets_a_clear_message(pipe, image, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        pipe(image, **{"direction": "a2b", **kwargs})
+
+
+def test_a_folder_with_one_direction_names_what_it_can_do(tmp_path):
+    Pix2PixGenerator(a2b=TINY, a_name="aerial", b_name="map").save_pretrained(tmp_path / "one")
+    pipe = Pix2PixPipeline.from_pretrained(tmp_path / "one")
+    assert pipe.directions == ["a2b"]
+    with pytest.raises(InputError, match="these weights translate only aerial -> map"):
+        pipe(Image.new("RGB", (32, 32)), "b2a")
+    with pytest.raises(ValueError, match="at least one direction"):
+        Pix2PixGenerator()
+
+
+# ----------------------------------------------------------------------------- palette score, drawn maps
+def test_palette_colours_classify_as_their_class():
+    for k, name in enumerate(MAP_CLASSES):
+        colours = torch.tensor(MAP_PALETTE[name], dtype=torch.uint8)       # C x 3
+        images = colours[:, :, None, None].expand(-1, -1, 2, 2)             # one 2x2 image per colour
+        assert (classify_map_pixels(images) == k).all(), name
+
+
+def test_palette_scores_on_hand_made_maps():
+    real = np.asarray(draw_map(5, 64))
+    same = palette_scores(torch.from_numpy(real.copy()).permute(2, 0, 1)[None],
+                          torch.from_numpy(real.copy()).permute(2, 0, 1)[None])
+    assert same["miou"] == 1.0 and same["pixel_accuracy"] == 1.0
+    blank = np.broadcast_to(np.array(MAP_PALETTE["background"][0], np.uint8), real.shape)
+    worse = palette_scores(torch.from_numpy(blank.copy()).permute(2, 0, 1)[None],
+                           torch.from_numpy(real.copy()).permute(2, 0, 1)[None])
+    assert worse["iou"]["roads"] == 0.0 and 0 < worse["iou"]["background"] < 1
+    assert worse["pixel_accuracy"] == pytest.approx(worse["real_class_share"]["background"], abs=1e-3)
+    assert worse["miou"] < 0.5
+    with pytest.raises(ValueError, match="differ in shape"):
+        palette_scores(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), torch.zeros(1, 3, 5, 5, dtype=torch.uint8))
+
+
+def test_drawn_maps_are_deterministic_and_in_the_palette():
+    a, b = np.asarray(draw_map(7)), np.asarray(draw_map(7))
+    assert np.array_equal(a, b) and not np.array_equal(a, np.asarray(draw_map(8)))
+    colours = torch.tensor([c for cs in MAP_PALETTE.values() for c in cs], dtype=torch.float32)
+    distance = torch.cdist(torch.from_numpy(a.reshape(-1, 3).astype(np.float32)), colours).min(1).values
+    assert (distance < 20).float().mean() > 0.95  # edges aside, every pixel is a palette colour
+    assert set(BRUSHES) >= {"street", "water", "park", "building", "background"}
+
+
+def test_pair_columns_find_both_namings():
+    assert pair_columns(["aerial", "map", "file_name"]) == ("aerial", "map")
+    assert pair_columns(["imageA", "imageB"]) == ("imageA", "imageB")
+    assert pair_columns(["x", "y"], "y", "x") == ("y", "x")
+    with pytest.raises(ValueError, match="--a_column and --b_column"):
+        pair_columns(["photo", "label"])
+    with pytest.raises(ValueError, match="no column 'maps'"):
+        pair_columns(["aerial", "map"], "aerial", "maps")
+
+
+# ----------------------------------------------------------------------------- training, merging, evaluation
+def tiny_args(dataset, out, direction, *extra):
+    return ["--dataset", str(dataset), "--output_dir", str(out), "--direction", direction, "--load_size", "36",
+            "--num_downs", "5", "--g_channels", "4", "--g_max_mult", "2", "--d_channels", "4", "--batch_size", "4",
+            "--holdout", "6", "--report_to", "none", "--log_steps", "1", "--sample_steps", "2",
+            "--checkpointing_steps", "2", "--num_sample_pairs", "3", "--threads", "1", *extra]
+
+
+def test_train_resume_merge_and_evaluate(paired_dataset, tmp_path):
+    out = tmp_path / "a2b"
+    train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, out, "a2b", "--max_steps", "2")))
+    assert [p.name for p in common.list_checkpoints(out)] == ["checkpoint-2"]
+    with Image.open(out / "samples" / "step-0000002.png") as grid:
+        assert grid.size == (3 * 34 + 2, 3 * 34 + 2)  # rows: input | output | target of 3 held-out pairs
+    a2b = train_pix2pix.main(train_pix2pix.parse_args(
+        tiny_args(paired_dataset, out, "a2b", "--max_steps", "4", "--resume_from_checkpoint", "latest")))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "d_loss" in r] == [1, 2, 3, 4]  # resumed at step 2, not from scratch
+    assert {"g_adv", "g_l1", "d_real", "d_fake"} <= set(rows[0])
+    final = json.loads((a2b / "metrics.json").read_text())
+    assert final["step"] == 4 and final["num_pairs"] == 6 and 0 <= final["miou"] <= 1  # target "map": palette score
+    assert "palette mIoU" in (a2b / "README.md").read_text()
+
+    b2a = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "b2a", "b2a",
+                                                                "--max_steps", "2")))
+    assert "miou" not in json.loads((b2a / "metrics.json").read_text())  # the target is a photo: L1 only
+    merged = merge_pix2pix.merge([a2b, b2a], tmp_path / "merged", fp16=True)
+    pipe = Pix2PixPipeline.from_pretrained(merged)
+    assert pipe.directions == ["a2b", "b2a"] and pipe.tile_size == 32
+    assert not list(merged.glob("*.png"))
+    single = Pix2PixPipeline.from_pretrained(a2b)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(pipe.translate(x, "a2b"), single.translate(x, "a2b"), atol=2e-2, rtol=0)  # fp16
+    with pytest.raises(SystemExit, match="direction a2b is in both"):
+        merge_pix2pix.merge([a2b, a2b], tmp_path / "twice")
+
+    result = evaluate_maps(pipe, str(paired_dataset), holdout=6, fid=True, features=PixelFeatures())
+    a, b = result["directions"]["a2b"], result["directions"]["b2a"]
+    assert result["num_pairs"] == 6 and set(a["iou"]) == set(MAP_CLASSES) and 0 <= a["miou"] <= 1
+    assert b["fid_kid"]["num_fake"] == 6 and "fid_kid_two_real_sets" in b and b["l1"] > 0
+    table = maps_markdown(result)
+    assert "palette mIoU" in table and "IoU water" in table and "FID / KID, training vs held-out photos" in table
+
+
+def test_resumed_run_ends_where_an_uninterrupted_run_ends(paired_dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    straight = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "a", "b2a",
+                                                                     "--max_steps", "4")))
+    train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "b", "b2a", "--max_steps", "2")))
+    resumed = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(
+        paired_dataset, tmp_path / "b", "b2a", "--max_steps", "4", "--resume_from_checkpoint", "latest")))
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_max_minutes_stops_with_a_checkpoint_and_snapshots_load(paired_dataset, tmp_path):
+    out = tmp_path / "run"
+    folder = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(
+        paired_dataset, out, "a2b", "--max_steps", "1000", "--max_minutes", "1e-9", "--checkpointing_steps", "1000",
+        "--sample_steps", "1000", "--snapshot_steps", "25", "--log_steps", "25", "--batch_size", "2")))
+    assert [p.name for p in common.list_checkpoints(out)] == ["checkpoint-25"]  # stopped at the first check
+    assert Pix2PixPipeline.from_pretrained(out / "snapshots" / "step-0000025").directions == ["a2b"]
+    assert json.loads((folder / "metrics.json").read_text())["step"] == 25
+
+
+class PixelFeatures:  # a stand-in for Inception (not a test dependency): cheap per-image statistics
+    name = "pixels"
+
+    def __call__(self, images):
+        x = images.float().flatten(2)
+        return torch.cat([x.mean(2), x.std(2), x.amax(2), x.amin(2)], 1).double().numpy()
+
+
+# ----------------------------------------------------------------------------- the tab and the endpoint
+@pytest.fixture(scope="module")
+def maps_models(tiny_maps_folder):
+    return Models({"maps": (str(tiny_maps_folder), None)}, use_hub=False)
+
+
+def test_tab_functions(maps_models):
+    translate, sketch, example = make_maps_fns(maps_models)
+    path, download, note = translate(Image.new("RGB", (70, 50), (80, 90, 70)), "a2b", "tiles")
+    assert path == download and note.startswith("aerial -> map:") and "70x50 out" in note
+    with Image.open(path) as im:
+        assert im.size == (70, 50) and im.format == "PNG"
+    again, _, _ = translate(Image.new("RGB", (70, 50), (80, 90, 70)), "a2b", "tiles")
+    assert again != path  # a file of its own per request
+    drawn, direction = example("map", 4)
+    assert direction == "b2a" and drawn.size == (32, 32)
+    aerial, direction = example("aerial", 4)
+    assert direction == "a2b" and aerial.size == (32, 32)
+    canvas = Image.new("RGBA", (32, 32), (0, 0, 0, 0))  # nothing painted: map background
+    painted, painted_note = sketch({"background": None, "layers": [], "composite": canvas})
+    assert Image.open(painted).size == (32, 32) and painted_note.startswith("map -> aerial")
+    painted, _ = sketch({"background": draw_map(2, 40), "layers": [], "composite": None})  # set by a button, unpainted
+    assert Image.open(painted).size == (40, 40)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f: f[0](None, "a2b", "tiles"), "Upload or paste a picture first"),
+    (lambda f: f[0](Image.new("RGB", (1, 1)), "a2b", "tiles"), "too small to translate"),
+    (lambda f: f[0](Image.new("RGB", (40, 40)), "up", "tiles"), "direction must be"),
+    (lambda f: f[1]({"background": None, "layers": [], "composite": None}), "Paint a map first"),
+    (lambda f: f[1](None), "Paint a map first"),
+    (lambda f: f[2]("map", -1), "seed must be between"),
+])
+def test_tab_turns_bad_input_into_a_user_error(maps_models, call, message):
+    with pytest.raises(gr.Error, match=message):
+        call(make_maps_fns(maps_models))
+
+
+def test_maps_endpoint_through_gradio_client(maps_models, tmp_path):
+    import socket
+
+    from gradio_client import Client, handle_file
+
+    import app
+
+    demo = app.build_demo(maps_models)
+    names = {dep.get("api_name") for dep in demo.config["dependencies"]}
+    assert {"maps", "maps_sketch", "faces", "digits"} <= names
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.queue(max_size=app.QUEUE_SIZE, default_concurrency_limit=2)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        upload = tmp_path / "aerial.png"
+        Image.new("RGBA", (64, 40), (60, 80, 60, 255)).save(upload)
+        image, download, note = client.predict(handle_file(str(upload)), "a2b", "tiles", api_name="/maps")
+        with Image.open(download) as im:
+            assert im.size == (64, 40)
+        assert "aerial -> map" in note
+        with pytest.raises(Exception, match="too small|1x1"):
+            Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+            client.predict(handle_file(str(tmp_path / "dot.png")), "a2b", "tiles", api_name="/maps")
+        image, _, _ = client.predict(handle_file(str(upload)), "b2a", "fit", api_name="/maps")  # still serving
+        assert Image.open(image).size == (32, 32)
+    finally:
+        demo.close()

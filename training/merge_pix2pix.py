@@ -1,0 +1,88 @@
+"""Put the two directions of pix2pix, trained separately, into one folder that the app loads.
+
+    python training/merge_pix2pix.py runs/maps-a2b/generator runs/maps-b2a/generator \\
+        --out gan_models/weights/maps --fp16
+    python -m gan_models.publish gan_models/weights/maps gan-gallery/pix2pix-maps --demo maps
+
+Each input folder is what train_pix2pix.py saved (or a snapshot): a Pix2PixGenerator holding
+one direction. The output holds both U-Nets in one config.json + model.safetensors (fp16 with
+``--fp16``: what the gallery embeds) and a model card with both directions' held-out
+scores (from each folder's metrics.json). The sample grids are not copied: their input
+and target columns are pictures from the dataset, which the project never ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from gan_models.layers import load_pretrained  # noqa: E402
+from gan_models.pix2pix import Pix2PixGenerator  # noqa: E402
+
+
+def merge(folders: list[str | Path], out: str | Path, fp16: bool = False, dataset: str = "huggan/maps",
+          note: str = "") -> Path:
+    parts = [load_pretrained(Pix2PixGenerator, f) for f in folders]
+    configs, states, sources = {}, {}, {}
+    for folder, g in zip(folders, parts):
+        for direction, net in g.nets.items():
+            if direction in configs:
+                raise SystemExit(f"error: direction {direction} is in both {sources[direction]} and {folder}")
+            config = json.loads((Path(folder) / "config.json").read_text())
+            configs[direction], states[direction], sources[direction] = config[direction], net.state_dict(), folder
+    names = {(g.a_name, g.b_name) for g in parts}
+    if len(names) > 1:
+        raise SystemExit(f"error: the folders name A and B differently: {sorted(names)} (use the same --a_name/--b_name)")
+    (a_name, b_name), = names
+    merged = Pix2PixGenerator(**configs, a_name=a_name, b_name=b_name)
+    for direction, state in states.items():
+        merged.nets[direction].load_state_dict(state)
+    out = common.save_generator(merged.eval(), out, fp16=fp16)
+    metrics, notes = {}, []
+    for direction, folder in sources.items():
+        what = f"{a_name} -> {b_name}" if direction == "a2b" else f"{b_name} -> {a_name}"
+        scores_file = Path(folder) / "metrics.json"
+        if scores_file.is_file():
+            scores = json.loads(scores_file.read_text())
+            metrics[f"{what}: L1"] = scores["l1"]
+            if "miou" in scores:
+                metrics[f"{what}: palette mIoU"] = scores["miou"]
+                metrics[f"{what}: palette pixel accuracy"] = scores["pixel_accuracy"]
+            notes.append(f"{what}: step {scores['step']}, {scores['num_pairs']} held-out pairs")
+        args_file = Path(folder) / "training_args.json"
+        if args_file.is_file():
+            shutil.copy2(args_file, out / f"training_args_{direction}.json")
+            dataset = json.loads(args_file.read_text()).get("dataset", dataset)
+    common.write_model_card(
+        out, title=f"pix2pix {a_name} <-> {b_name} (GAN Gallery)", pipeline_tag="image-to-image", dataset=dataset,
+        license="other", tags=["pix2pix", "image-to-image"], metrics=metrics,
+        metrics_note="; ".join(notes) + (". " if notes else "") + "Full evaluation: `python -m gan_models.evaluate maps`.",
+        description=(f"Two pix2pix U-Net generators in one file, {a_name} -> {b_name} (`a2b`) and {b_name} -> "
+                     f"{a_name} (`b2a`), each trained by training/train_pix2pix.py against a 70x70 PatchGAN; "
+                     "the weights are the EMA generators'. The pix2pix maps data (Google Maps tiles) is for research use."
+                     + (f"\n\n{note}" if note else "")),
+        usage=("from gan_models.pix2pix import Pix2PixPipeline\n"
+               f"pipe = Pix2PixPipeline.from_pretrained(\"{out}\")\n"
+               "out = pipe(\"aerial.png\", direction=\"a2b\")   # or direction=\"b2a\"\n"
+               "out.images[0].save(\"map.png\")"),
+    )
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", help="generator folders of train_pix2pix.py, one per direction")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
+    parser.add_argument("--note", default="", help="a paragraph for the model card (how these weights were made)")
+    args = parser.parse_args(argv)
+    print(merge(args.folders, args.out, args.fp16, note=args.note))
+
+
+if __name__ == "__main__":
+    main()
