@@ -425,3 +425,16 @@ def test_maps_endpoint_through_gradio_client(maps_models, tmp_path):
         assert Image.open(image).size == (32, 32)
     finally:
         demo.close()
+
+
+def test_eval_steps_keep_the_best_generator(paired_dataset, tmp_path):
+    out = tmp_path / "best"
+    folder = train_pix2pix.main(train_pix2pix.parse_args(
+        tiny_args(paired_dataset, out, "a2b", "--max_steps", "4", "--eval_steps", "1")))
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval/l1" in line]
+    assert [e["step"] for e in evals] == [1, 2, 3, 4]
+    best = max(evals, key=lambda e: e["eval/miou"])
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert saved["step"] == best["step"] and saved["miou"] == best["eval/miou"]
+    assert json.loads((out / "best_generator" / "metrics.json").read_text())["step"] == best["step"]
+    assert Pix2PixPipeline.from_pretrained(folder).directions == ["a2b"]

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from gan_models.data import holdout_split, images_to_uint8, load_hf_dataset, to_float  # noqa: E402
+from gan_models.layers import load_pretrained  # noqa: E402
 from gan_models.losses import LOSSES, discriminator_loss, generator_loss  # noqa: E402
 from gan_models.maps import pair_columns, palette_scores  # noqa: E402
 from gan_models.pix2pix import PatchDiscriminator, Pix2PixGenerator  # noqa: E402
@@ -150,13 +151,20 @@ def main(args) -> Path:
             for group in opt.param_groups:
                 group["lr"] = lr * factor
 
+    best_dir = Path(args.output_dir) / "best_generator"
+
     def evaluate(step):
+        """Score the EMA generator on the held-out pairs; keep the best one so far in best_generator/."""
         standing_stats()
         result = judge(ema.model, direction)
         accelerator.log({f"eval/{k}": v for k, v in result.items() if isinstance(v, (int, float))}, step=step)
         with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
             f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in result.items()}}) + "\n")
         accelerator.print(f"step {step}: eval {json.dumps(result)}")
+        best = read_best(best_dir)
+        if best is None or quality(result) > quality(best):
+            common.save_generator(ema.model, best_dir)
+            (best_dir / "metrics.json").write_text(json.dumps({"step": step, **result}, indent=1) + "\n")
         return result
 
     deadline = common.Deadline(args.max_minutes, accelerator)
@@ -217,9 +225,25 @@ def main(args) -> Path:
     if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
         common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
     result = evaluate(state.step) if judge else None
+    best = read_best(best_dir) if judge else None
+    if best is not None and best["step"] != state.step:  # an earlier evaluation scored better: keep that one
+        accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator")
+        ema.model.load_state_dict(load_pretrained(Pix2PixGenerator, best_dir).state_dict())
+        result = best
     folder = finish(accelerator, ema, args, standing_stats, sample_src, sample_tgt, result, push=args.push_to_hub)
     accelerator.end_training()
     return folder
+
+
+def quality(result: dict) -> float:
+    """Higher is better: the palette mIoU where the target is a map, else minus the L1."""
+    return result["miou"] if "miou" in result else -result["l1"]
+
+
+def read_best(folder: Path) -> dict | None:
+    """The best evaluation so far ({"step", ...scores}), kept beside its generator (survives a resume)."""
+    path = folder / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 class Judge:
@@ -257,12 +281,13 @@ def finish(accelerator, ema, args, standing_stats, sample_src, sample_tgt, resul
     folder = Path(args.output_dir) / "generator"
     if accelerator.is_main_process:
         standing_stats()
-        generator, step = ema.model, int(ema.num_updates)
+        generator, step = ema.model, (result["step"] if result and "step" in result else int(ema.num_updates))
         common.save_generator(generator, folder)
         save_grid(generator, args.direction, sample_src, sample_tgt, folder / "samples.png")
         (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         metrics, note = {}, ""
         if result:
+            result = {k: v for k, v in result.items() if k != "step"}
             (folder / "metrics.json").write_text(json.dumps({"step": step, **result}, indent=1) + "\n")
             metrics = {"l1 (held-out pairs, [-1, 1] units)": result["l1"]}
             if "miou" in result:
