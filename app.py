@@ -19,9 +19,10 @@ import gradio as gr
 
 from gan_models.registry import DEMOS
 from tabs.common import Models
+from tabs.birds import birds_tab
 from tabs.digits import digits_tab
-from tabs.maps import maps_tab
 from tabs.faces import faces_tab
+from tabs.maps import maps_tab
 from tabs.playground import playground_tab
 
 QUEUE_SIZE = 32
@@ -38,12 +39,20 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         with gr.Tab(DEMOS["digits"].title):
             digits_note = digits_tab(models)
         demo.load(lambda: models.describe(DEMOS["digits"]), None, digits_note, api_name=False)
+        with gr.Tab(DEMOS["birds"].title):
+            birds_note = birds_tab(models)
+        demo.load(lambda: models.describe(DEMOS["birds"]), None, birds_note, api_name=False)
         with gr.Tab(DEMOS["maps"].title):
             maps_note = maps_tab(models)
         demo.load(lambda: models.describe(DEMOS["maps"]), None, maps_note, api_name=False)
         with gr.Tab("GAN playground"):
             playground_tab(models)
     return demo
+
+
+# Uploads capped at 10 MB; only the app's own generated files are served; an error's message
+# (ours, or Gradio's when it cannot decode an upload) reaches the user instead of a generic "Error".
+LAUNCH_OPTIONS = dict(max_file_size="10mb", allowed_paths=[], show_error=True)
 
 
 def main(argv=None):
@@ -64,8 +73,7 @@ def main(argv=None):
             sources[name] = (repo, rev or None)
     demo = build_demo(Models(sources, use_hub=True if args.hub else None))
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size="10mb",
-                allowed_paths=[], show_error=True)
+    demo.launch(server_name=args.host, server_port=args.port, **LAUNCH_OPTIONS)
 
 
 if __name__ == "__main__":

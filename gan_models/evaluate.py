@@ -19,6 +19,11 @@ are (mean pairwise feature distance, generated / real: about 1 = as varied as re
 Maps: each direction on the 100 pairs held out (seed 0, as train_pix2pix.py --holdout 100):
 aerial -> map by the map palette (per-class IoU, mIoU, pixel accuracy) and L1; map -> aerial
 by L1 and FID/KID against the held-out photos (see gan_models/maps.py).
+
+    python -m gan_models.evaluate birds --weights runs/birds/generator --out results/birds   # --no_fid: colour only
+
+Birds: on the 20 species training held out, FID/KID against their real crops, and whether the
+birds' colours follow the captions, judged by the colour classifier (see gan_models/birds_eval.py).
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ DEFAULTS = {  # the split each training script holds out by default in its READM
     "faces": {"dataset": "../shared/data/celeba-faces-64", "num_samples": 1000, "holdout": 1000},
     "digits": {"dataset": "../shared/data/mnist", "num_samples": 10_000, "holdout": 10_000},
     "maps": {"dataset": "../shared/data/maps", "num_samples": 100, "holdout": 100},  # one output per held-out pair
+    "birds": {"dataset": "../shared/data/cub-birds", "num_samples": 1000, "holdout": 20},  # holdout: species
 }
 
 
@@ -124,6 +130,9 @@ def main(argv=None):
     parser.add_argument("--classifier", default=str(Path(__file__).resolve().parent / "weights" / "mnist_classifier"),
                         help="digits: the judging classifier's folder")
     parser.add_argument("--out", default=None, help="write <out>.json and <out>.md")
+    parser.add_argument("--colour_classifier", default=str(Path(__file__).resolve().parent / "weights"
+                                                           / "bird_colour_classifier"),
+                        help="birds: the colour judge's folder (training/train_bird_colour_classifier.py)")
     parser.add_argument("--no_fid", action="store_true", help="maps, birds: skip FID/KID (no Inception weights needed)")
     args = parser.parse_args(argv)
     defaults = DEFAULTS[args.demo]
@@ -139,6 +148,14 @@ def main(argv=None):
         classifier = load_pretrained(MNISTClassifier, args.classifier)
         result = evaluate_digits(pipe, classifier, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
                                  args.truncation)
+    elif args.demo == "birds":
+        from .birds_eval import evaluate_birds
+        from .colour_classifier import ColourClassifier
+        from .layers import load_pretrained
+
+        classifier = load_pretrained(ColourClassifier, args.colour_classifier)
+        result = evaluate_birds(pipe, classifier, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
+                                args.truncation, fid=not args.no_fid)
     elif args.demo == "maps":
         from .maps import evaluate_maps
 

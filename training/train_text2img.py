@@ -1,0 +1,280 @@
+"""Train the text-to-image birds GAN (gan_models/birds.py) on a captioned dataset and save its EMA generator.
+
+    accelerate launch training/train_text2img.py --dataset ../shared/data/cub-birds --output_dir runs/birds
+    python training/train_text2img.py --dataset ../shared/data/cub-birds --output_dir runs/birds \\
+        --captions_per_image 10 --embedding_cache cache/cub-k10.safetensors --precompute_only   # on a CPU, once
+    accelerate launch training/train_text2img.py --dataset ../shared/data/cub-birds --output_dir runs/birds \\
+        --embedding_cache cache/cub-k10.safetensors --mixed_precision bf16 --batch_size 64 --max_minutes 8
+    python training/train_text2img.py ... --resume_from_checkpoint latest      # carry on after a stop
+
+The caption embeddings are computed before training, once per dataset (and cached; see
+gan_models/captions.py): a machine without the text encoder (a GPU box) trains from a cache
+file made elsewhere with ``--embedding_cache``. ``--text_column``, ``--image_column`` and
+``--label_column`` make other captioned datasets work (a label column is optional; it is
+used to hold out whole classes, ``--holdout_classes``, else ``--holdout`` rows at random).
+
+Each step: every image gets one of its first K captions at random; D sees (real, its text)
+as real, and (fake, the text it was made from) and (real, another image's text) as fake
+(matching-aware, GAN-CLS), hinge loss, with DF-GAN's matching-aware gradient penalty on the
+real pairs; G gets the hinge generator loss plus the conditioning augmentation's KL term.
+Augmentation for a small dataset: random 64 crops of the 72 squares and flips of the reals,
+and DiffAugment (translation, cutout; never colour: the colours are what the text says) on
+everything D sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from augment import diff_augment  # noqa: E402
+from gan_models.birds import EXAMPLE_PROMPTS, BirdsDiscriminator, BirdsGenerator  # noqa: E402
+from gan_models.captions import EmbeddingCacheError, caption_embeddings, holdout_classes, load_captioned  # noqa: E402
+from gan_models.data import holdout_split, to_float  # noqa: E402
+from gan_models.text_encoder import MINILM  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common.add_common_args(parser, batch_size=64, max_steps=20_000, lr=1e-4)
+    parser.set_defaults(lr_d=4e-4, beta1=0.0, beta2=0.9)  # DF-GAN's: D learns 4x faster, no momentum
+    a = parser.add_argument
+    a("--image_column", default="image")
+    a("--text_column", default="text", help="a list of captions per row, or one string (split at newlines)")
+    a("--label_column", default="label", help="class per row (species), to hold out whole classes; optional")
+    a("--captions_per_image", type=int, default=10, help="use the first K captions of each row (part of the cache key)")
+    a("--text_encoder", default=MINILM)
+    a("--embedding_cache", default=None,
+      help="caption embeddings file (default: ~/.cache/gan-gallery/caption-embeddings/<dataset>-<encoder>-k<K>-<hash>)")
+    a("--precompute_only", action="store_true", help="compute (or check) the embedding cache and exit")
+    a("--holdout_classes", type=int, default=20, help="classes held out whole (from --holdout_seed) for evaluation")
+    a("--resolution", type=int, default=64, choices=[32, 64, 128])
+    a("--load_size", type=int, default=None, help="pad each image to this square, then random-crop --resolution "
+                                                   "(default: resolution * 9/8, 72 for 64)")
+    a("--latent_dim", type=int, default=100)
+    a("--cond_dim", type=int, default=128, help="conditioning augmentation's output")
+    a("--g_channels", type=int, default=32)
+    a("--d_channels", type=int, default=32)
+    a("--affine_hidden", type=int, default=128)
+    a("--mismatch_weight", type=float, default=0.5, help="weight of (real, wrong text) among D's fakes (0: plain cGAN)")
+    a("--kl_weight", type=float, default=1.0, help="conditioning augmentation KL term")
+    a("--magp_weight", type=float, default=2.0, help="matching-aware gradient penalty (DF-GAN; 0: off)")
+    a("--magp_power", type=float, default=6.0)
+    a("--magp_every", type=int, default=4, help="lazy: every N steps, scaled by N")
+    a("--diffaugment", default="translation,cutout", help="DiffAugment policy ('' for none; avoid color)")
+    a("--no-flip", dest="flip", action="store_false")
+    a("--sample_prompts", nargs="+", default=EXAMPLE_PROMPTS, help="rows of the sample grids")
+    args = parser.parse_args(argv)
+    args.load_size = args.load_size or args.resolution * 9 // 8
+    if args.mixed_precision == "fp16" and args.magp_weight > 0:
+        parser.error("--mixed_precision fp16 scales the loss, and the gradient penalty would see scaled gradients: "
+                     "use bf16 (or --magp_weight 0)")
+    return args
+
+
+def load_embeddings(args, captions, device="cpu"):
+    try:
+        return caption_embeddings(captions, args.captions_per_image, encoder_name=args.text_encoder,
+                                  dataset=args.dataset, cache_path=args.embedding_cache, prompts=args.sample_prompts,
+                                  device=device)
+    except EmbeddingCacheError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+class DeviceBatches(common.InMemoryBatches):
+    """InMemoryBatches (same order) with the data and each epoch's order on the device: no copy per step."""
+
+    def batch(self, step: int):
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            self._epoch = epoch
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+            self._order = order.to(self.tensors[0].device)  # once per epoch
+        start = i * self.global_batch + self.rank * self.batch_size
+        idx = self._order[start:start + self.batch_size]
+        return tuple(t[idx] for t in self.tensors)
+
+
+def jitter(images: torch.Tensor, size: int, flip: bool) -> torch.Tensor:
+    """Random ``size`` crop of each (square) image, and a random horizontal flip: N x C x L x L -> N x C x S x S."""
+    n, c, length, _ = images.shape
+    ar = torch.arange(size, device=images.device)
+    oy, ox = (torch.randint(0, length - size + 1, (n, 1), device=images.device) for _ in range(2))
+    rows = (oy + ar)[:, None, :, None].expand(n, c, size, length)
+    out = images.gather(2, rows)
+    cols = (ox + ar)[:, None, None, :].expand(n, c, size, size)
+    out = out.gather(3, cols)
+    if flip:
+        out = torch.where(torch.rand(n, 1, 1, 1, device=images.device) < 0.5, out.flip(3), out)
+    return out
+
+
+def main(args) -> Path | None:
+    # ---- caption embeddings first: a CPU with the text encoder makes the cache a GPU box trains from
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = load_captioned(args.dataset, image_column=args.image_column, text_column=args.text_column,
+                          label_column=args.label_column, split=args.split, config=args.dataset_config,
+                          size=args.load_size, max_rows=args.max_rows, images=not args.precompute_only)
+    if args.precompute_only:
+        cache = load_embeddings(args, data.captions)
+        print(json.dumps({"path": str(cache.path), "bytes": cache.path.stat().st_size,
+                          "shape": list(cache.captions.shape), **cache.meta}, indent=1))
+        return None
+    accelerator = common.make_accelerator(args, "text2img")
+    device = accelerator.device
+    with accelerator.main_process_first():  # the main process writes the cache, the others read it
+        cache = load_embeddings(args, data.captions)
+
+    # ---- split: whole classes held out (unseen species are the real test), else random rows
+    if data.labels is not None and args.holdout_classes:
+        train_idx, held_idx, held = holdout_classes(data.labels, args.holdout_classes, args.holdout_seed)
+        accelerator.print(f"held out {len(held)} classes ({len(held_idx)} rows): {held}")
+    else:
+        train_idx, held_idx = holdout_split(len(data.captions), args.holdout, args.holdout_seed)
+    train_idx = torch.from_numpy(train_idx)
+    images = data.images[train_idx].to(device).contiguous(memory_format=torch.channels_last)  # uint8 N x 3 x 72 x 72
+    text = cache.captions[train_idx].to(device)                                               # fp16 N x K x 384
+    batches = DeviceBatches(images, text, batch_size=args.batch_size, seed=args.seed,
+                            process_index=accelerator.process_index, num_processes=accelerator.num_processes)
+    accelerator.print(f"{len(train_idx)} training images x {args.captions_per_image} captions "
+                      f"({len(held_idx)} held out), {batches.steps_per_epoch} steps/epoch")
+
+    # ---- models and optimizers
+    text_dim = text.shape[-1]
+    G = BirdsGenerator(args.latent_dim, text_dim, args.cond_dim, args.g_channels, args.resolution,
+                       args.affine_hidden, args.text_encoder)
+    D = BirdsDiscriminator(text_dim, args.cond_dim, args.d_channels, args.resolution)
+    G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    ema = common.EMA(G, args.ema_decay).to(device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(args.beta1, args.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(args.beta1, args.beta2))
+    G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
+    D_plain = accelerator.unwrap_model(D)
+    state = common.TrainState()
+    accelerator.register_for_checkpointing(ema, state)
+    common.resume(accelerator, args, state)
+
+    augment = (lambda x: diff_augment(x, args.diffaugment)) if args.diffaugment else (lambda x: x)
+    noise_dim = args.latent_dim + args.cond_dim
+    sample = (common.fixed_noise(8, noise_dim).repeat(len(cache.prompts), 1).to(device),   # 8 birds per prompt
+              cache.prompt_embeds.float().repeat_interleave(8, 0).to(device))
+    log = common.MetricLog(accelerator, args.output_dir)
+    rows = torch.arange(args.batch_size, device=device)
+
+    deadline = common.Deadline(args.max_minutes, accelerator)
+    G.train(); D.train()
+    while state.step < args.max_steps and not deadline.reached(state.step):
+        step = state.step
+        real_u8, captions = batches.batch(step)
+        real = jitter(to_float(real_u8), args.resolution, args.flip)
+        n = real.shape[0]
+        text = captions[rows[:n], torch.randint(0, captions.shape[1], (n,), device=device)].float()  # N x 384
+        wrong = text.roll(1, dims=0)  # another bird's caption (the batch is shuffled)
+
+        # ---- discriminator: (real, its text) up; (fake, its text) and (real, wrong text) down
+        with torch.no_grad():
+            fake = G(torch.randn(n, noise_dim, device=device), text)
+        gp_now = args.magp_weight > 0 and step % args.magp_every == 0
+        real_in = augment(real).detach().requires_grad_(gp_now)
+        text_in = text.detach().requires_grad_(gp_now)
+        real_logits, mismatch_logits = D(real_in, text_in, wrong)
+        fake_logits = D(augment(fake), text)
+        w = args.mismatch_weight
+        d_loss = (F.relu(1 - real_logits).mean() + (1 - w) * F.relu(1 + fake_logits).mean()
+                  + w * F.relu(1 + mismatch_logits).mean())
+        if gp_now:  # MA-GP: D flat around the real, matching pairs, in both the image and the text
+            grads = torch.autograd.grad(real_logits.sum(), (real_in, text_in), create_graph=True)
+            norm = torch.cat([g.flatten(1) for g in grads], dim=1).norm(dim=1)
+            d_loss = d_loss + args.magp_weight * args.magp_every * norm.pow(args.magp_power).mean()
+        opt_d.zero_grad(set_to_none=True)
+        accelerator.backward(d_loss)
+        opt_d.step()
+
+        # ---- generator: fakes that D takes for real *and* about their text, plus the CA's KL term
+        D_plain.requires_grad_(False)
+        fake, kl = G(torch.randn(n, noise_dim, device=device), text, return_kl=True)
+        g_adv = -D_plain(augment(fake), text).mean()
+        g_loss = g_adv + args.kl_weight * kl
+        opt_g.zero_grad(set_to_none=True)
+        accelerator.backward(g_loss)
+        opt_g.step()
+        D_plain.requires_grad_(True)
+        ema.update(accelerator.unwrap_model(G))
+
+        state.step += 1
+        log.add(n, d_loss=d_loss, g_adv=g_adv, kl=kl, real_logit=real_logits.detach(),
+                fake_logit=fake_logits.detach(), mismatch_logit=mismatch_logits.detach())
+        if state.step % args.log_steps == 0:
+            log.flush(state.step)
+        if state.step % args.sample_steps == 0 or state.step == args.max_steps:
+            save_samples(accelerator, ema, sample, cache.prompts, args, state.step)
+        if state.step % args.checkpointing_steps == 0 or state.step == args.max_steps:
+            common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
+        if args.snapshot_steps and state.step % args.snapshot_steps == 0:
+            common.save_snapshot(ema.model, args.output_dir, state.step, accelerator)
+        if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
+            finish(accelerator, ema, sample, cache, args, push=True)
+
+    if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
+        common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
+    return finish(accelerator, ema, sample, cache, args, push=args.push_to_hub)
+
+
+@torch.no_grad()
+def prompt_grid(generator, sample):
+    """Rows = the sample prompts, 8 fixed noises each."""
+    noise, text = sample
+    return common.image_grid(torch.cat([generator(z, t) for z, t in zip(noise.split(64), text.split(64))]), nrow=8)
+
+
+def save_samples(accelerator, ema, sample, prompts, args, step):
+    if accelerator.is_main_process:
+        folder = Path(args.output_dir) / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        prompt_grid(ema.model, sample).save(folder / f"step-{step:07d}.png")
+        (folder / "prompts.txt").write_text("\n".join(prompts) + "\n")
+    accelerator.wait_for_everyone()
+
+
+def finish(accelerator, ema, sample, cache, args, push: bool) -> Path:
+    """Save the EMA generator with a sample grid and a model card; push if asked."""
+    folder = Path(args.output_dir) / "generator"
+    if accelerator.is_main_process:
+        steps = int(ema.num_updates)
+        common.save_generator(ema.model, folder)
+        prompt_grid(ema.model, sample).save(folder / "samples.png")
+        (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
+        rows = "\n".join(f"{i + 1}. {p}" for i, p in enumerate(cache.prompts))
+        common.write_model_card(
+            folder, title="Text-to-image birds (GAN Gallery)", pipeline_tag="text-to-image", dataset=args.dataset,
+            license="other", tags=["text-to-image", "df-gan", "stackgan", "cub-200-2011"],
+            description=(
+                f"A DF-GAN-style text-to-image GAN ({args.resolution}x{args.resolution}; affine text conditioning in "
+                f"every generator block, StackGAN's conditioning augmentation, matching-aware hinge loss with "
+                f"MA-GP) trained {steps} steps on `{args.dataset}` ({args.captions_per_image} captions per image, "
+                f"{args.holdout_classes} classes held out from seed {args.holdout_seed}); the weights are the EMA "
+                f"generator's. Prompts are embedded by the frozen `{args.text_encoder}`. Images were made square "
+                f"by padding the long side's gap with the edge colour (the whole bird is kept), at "
+                f"{args.load_size}x{args.load_size}, then randomly cropped to {args.resolution}. CUB-200-2011 is "
+                "for non-commercial research and education."),
+            usage=("from gan_models.birds import BirdsPipeline\n"
+                   f"pipe = BirdsPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
+                   "images = pipe(\"a small yellow bird with black wings\", 8, seed=0).images"),
+            extra=f"`samples.png`: one row per prompt, 8 fixed noises each:\n\n{rows}\n")
+        if push:
+            common.push_folder(folder, args, commit_message=f"Birds generator at step {steps}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return folder
+
+
+if __name__ == "__main__":
+    main(parse_args())
