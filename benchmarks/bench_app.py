@@ -11,24 +11,20 @@ Bounded in time and count, loopback only.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench_cold_start import free_port
+from bench_cold_start import start_app
+from load_test import endpoint_calls
 from timing import report
 
 ROOT = Path(__file__).resolve().parents[1]
-ENDPOINTS = {  # what the tabs send by default
-    "/faces": (0, 16, 0.8),
-    "/digits": ("all", 0, 1, 1.0),
-}
+MAIN_ENDPOINTS = ["/faces", "/digits", "/birds", "/maps"]  # each tab's main action, with its default inputs
 
 
-def hammer(url: str, api_name: str, args: tuple, clients: int, seconds: float, max_requests: int = 2000) -> dict:
+def hammer(url: str, api_name: str, make_args, clients: int, seconds: float, max_requests: int = 2000) -> dict:
     from gradio_client import Client
 
     latencies, errors, lock = [], [], threading.Lock()
@@ -40,8 +36,7 @@ def hammer(url: str, api_name: str, args: tuple, clients: int, seconds: float, m
         while time.perf_counter() < stop_at and len(latencies) < max_requests:
             t0 = time.perf_counter()
             try:
-                client.predict(*((args[0] + offset * 1000 + i,) + args[1:] if api_name == "/faces" else args),
-                               api_name=api_name)
+                client.predict(*make_args(offset * 1000 + i), api_name=api_name)
                 with lock:
                     latencies.append((time.perf_counter() - t0) * 1000)
             except Exception as err:  # counted, not hidden
@@ -68,24 +63,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
+    proc, url, client = start_app()
     try:
-        from gradio_client import Client
-
-        for _ in range(600):
-            try:
-                client = Client(url, verbose=False)
-                break
-            except Exception:
-                time.sleep(0.1)
-        for name, call in ENDPOINTS.items():
-            client.predict(*call, api_name=name)  # warm-up: loads the model
-        rows = [hammer(url, name, call, clients, args.seconds)
-                for name, call in ENDPOINTS.items() for clients in (1, 8)]
+        with tempfile.TemporaryDirectory() as tmp:
+            calls = endpoint_calls(Path(tmp))
+            for name in MAIN_ENDPOINTS:
+                client.predict(*calls[name](0), api_name=name)  # warm-up: loads the model
+            rows = [hammer(url, name, calls[name], clients, args.seconds)
+                    for name in MAIN_ENDPOINTS for clients in (1, 8)]
     finally:
         proc.terminate()
         proc.wait(timeout=30)

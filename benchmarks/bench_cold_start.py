@@ -27,6 +27,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_app(timeout_s: float = 60):
+    """``python app.py`` on a free loopback port -> (process, url, a connected gradio_client.Client)."""
+    from gradio_client import Client
+
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    stop_at = time.perf_counter() + timeout_s
+    while time.perf_counter() < stop_at:
+        try:
+            return proc, url, Client(url, verbose=False)
+        except Exception:
+            time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit(f"the app did not start within {timeout_s:.0f} s")
+
+
 def one_run() -> dict:
     from gradio_client import Client
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 
 import torch
-from PIL import Image
 
 from timing import report, time_calls
 from gan_models.maps import synthetic_pair

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import gradio as gr
+from PIL import Image, UnidentifiedImageError
 
 from gan_models.layers import WeightsError
 from gan_models.registry import Demo
@@ -18,6 +19,31 @@ from gan_models.weights_source import Loaded, load_demo
 log = logging.getLogger("gan_gallery")
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "gan-gallery-outputs"  # our generated files only
 OUTPUT_TTL_S = 15 * 60
+
+
+def guard_upload(image: gr.Image) -> gr.Image:
+    """Make ``image``'s decoding failures reach the user as a message that says what is wrong.
+
+    Gradio opens an upload with PIL before our function runs; a file that is not an image, or
+    whose header claims a decompression bomb's size, would otherwise fail with a generic
+    "could not preprocess" error. PIL reads only the header there, so nothing big is decoded.
+    (A wrapper on the instance, not a subclass: Gradio writes a .pyi file beside the source of
+    every component subclass it sees.)
+    """
+    preprocess = image.preprocess
+
+    def checked(payload):
+        try:
+            return preprocess(payload)
+        except Image.DecompressionBombError as err:
+            raise gr.Error(f"The upload is refused: its header claims too many pixels to decode safely ({err}).",
+                           print_exception=False) from err
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+            raise gr.Error("The upload is not a readable image: use a PNG, JPEG, WebP or GIF file "
+                           f"({type(err).__name__}).", print_exception=False) from err
+
+    image.preprocess = checked
+    return image
 
 
 class Models:

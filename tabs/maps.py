@@ -13,7 +13,7 @@ from gan_models.maps import BRUSHES, blank_canvas, draw_map
 from gan_models.pipeline import InputError, check_seed
 from gan_models.registry import DEMOS
 
-from .common import Models, output_path, user_error
+from .common import Models, guard_upload, output_path, user_error
 
 DIRECTIONS = [("Aerial photo → map", "a2b"), ("Map → aerial photo", "b2a")]
 MODES = [("Tiles: keep the picture's scale (big pictures in overlapping 256x256 tiles)", "tiles"),
@@ -117,8 +117,8 @@ def maps_tab(models: Models):
                     example_map = gr.Button("Example map (drawn by code)", size="sm")
                     example_aerial = gr.Button("Example aerial photo (made by the model)", size="sm")
         with gr.Column(scale=2):
-            source = gr.Image(label="Input: an aerial photo or a map (upload or paste)", type="pil", image_mode=None,
-                              sources=["upload", "clipboard"], format="png")
+            source = guard_upload(gr.Image(label="Input: an aerial photo or a map (upload or paste)", type="pil",
+                                           image_mode=None, sources=["upload", "clipboard"], format="png"))
         with gr.Column(scale=2):
             result = gr.Image(label="Output", type="filepath", format="png", interactive=False,
                               buttons=["download", "fullscreen"])

@@ -1,0 +1,149 @@
+"""Load test: 16 concurrent gradio_client clients against every tab for a few minutes.
+
+    python benchmarks/load_test.py [--clients 16] [--seconds 120] [--max_requests 5000]
+
+Starts `python app.py` on a free loopback port (loopback only; bounded in time and in
+requests), warms every endpoint, then runs ``--clients`` clients at once. Client k sends
+the endpoints in turn, starting at endpoint k, each with the inputs its tab sends by
+default (a seed that changes per request), and waits for each answer before the next.
+Reports per endpoint and overall: requests, errors, throughput, p50/p95/max latency, and
+the server's resident memory (sampled every 0.2 s, and the kernel's high-water mark).
+Errors must be 0 while the clients are fewer than the queue's limit (32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench_cold_start import start_app
+from timing import report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def endpoint_calls(tmp: Path) -> dict:
+    """api_name -> function(i) giving the i-th request's inputs (what each tab sends by default)."""
+    from gradio_client import handle_file
+
+    from gan_models.maps import draw_map
+
+    map_file = tmp / "drawn_map.png"
+    draw_map(seed=7).save(map_file)  # made by the project's own code, never a dataset image
+    return {
+        "/faces": lambda i: (i, 16, 0.8),
+        "/faces_interpolate": lambda i: (i, i + 1, 24, 0.8),
+        "/digits": lambda i: ("all", i, 1, 1.0),
+        "/digits_same_style": lambda i: (i, 4, 1.0),
+        "/birds": lambda i: ("a small yellow bird with black wings and a short pointed beak", i, 8, 1.0),
+        "/birds_vary_word": lambda i: ("a small red bird with a short beak", i, 3, 1.0),
+        "/maps": lambda i: (handle_file(str(map_file)), ["a2b", "b2a"][i % 2], "tiles"),
+    }
+
+
+def memory_kb(pid: int) -> dict:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+def pct(values: list[float], q: float):
+    return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--max_requests", type=int, default=5000, help="stop after this many requests in all")
+    args = parser.parse_args()
+    if not 1 <= args.clients <= 64:
+        raise SystemExit("--clients must be 1-64")
+
+    from gradio_client import Client
+
+    server, url, warm = start_app()
+    samples, done = [], threading.Event()
+
+    def sample_memory():
+        while not done.is_set() and server.poll() is None:
+            try:
+                samples.append(memory_kb(server.pid)["VmRSS"])
+            except (OSError, KeyError):
+                pass
+            time.sleep(0.2)
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            calls = endpoint_calls(Path(tmp))
+            for name, make in calls.items():
+                warm.predict(*make(0), api_name=name)  # loads every model once
+            idle_kb = memory_kb(server.pid)["VmRSS"]
+            threading.Thread(target=sample_memory, daemon=True).start()
+
+            names = list(calls)
+            results = {name: {"latencies": [], "errors": []} for name in names}
+            lock, count = threading.Lock(), [0]
+            stop_at = time.perf_counter() + args.seconds
+
+            def client_loop(k: int):
+                client = Client(url, verbose=False)
+                i = 0
+                while time.perf_counter() < stop_at:
+                    with lock:
+                        if count[0] >= args.max_requests:
+                            return
+                        count[0] += 1
+                    name = names[(k + i) % len(names)]
+                    t0 = time.perf_counter()
+                    try:
+                        client.predict(*calls[name](1000 * k + i), api_name=name)
+                        with lock:
+                            results[name]["latencies"].append((time.perf_counter() - t0) * 1000)
+                    except Exception as err:  # counted and reported, never hidden
+                        with lock:
+                            results[name]["errors"].append(repr(err)[:160])
+                    i += 1
+
+            threads = [threading.Thread(target=client_loop, args=(k,)) for k in range(args.clients)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - t0
+            peak = memory_kb(server.pid)
+    finally:
+        done.set()
+        server.terminate()
+        server.wait(timeout=30)
+
+    rows, every = [], []
+    for name in names:
+        lat = sorted(results[name]["latencies"])
+        every += lat
+        errors = results[name]["errors"]
+        rows.append({"endpoint": name, "requests": len(lat), "errors": len(errors), "req/s": round(len(lat) / elapsed, 2),
+                     "p50 (ms)": pct(lat, 0.5), "p95 (ms)": pct(lat, 0.95), "max (ms)": pct(lat, 1.0),
+                     "first error": errors[0] if errors else ""})
+    every.sort()
+    total_errors = sum(r["errors"] for r in rows)
+    rows.append({"endpoint": f"all ({args.clients} clients, {elapsed:.0f} s)", "requests": len(every),
+                 "errors": total_errors, "req/s": round(len(every) / elapsed, 2), "p50 (ms)": pct(every, 0.5),
+                 "p95 (ms)": pct(every, 0.95), "max (ms)": pct(every, 1.0),
+                 "first error": f"server RSS: {idle_kb / 1024:.0f} MB after warm-up, peak sampled "
+                                f"{max(samples, default=0) / 1024:.0f} MB, high-water mark {peak['VmHWM'] / 1024:.0f} MB"})
+    report("load_test", rows)
+    if total_errors:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
