@@ -126,6 +126,23 @@ def make_accelerator(args, project_name: str):
     return accelerator
 
 
+def prepare_gan(accelerator, args, G: nn.Module, D: nn.Module, *extra_state):
+    """What every GAN script does before its loop: EMA of G, Adam for each net, Accelerate, resume.
+
+    Returns (G, D, D_plain, opt_g, opt_d, ema, state). ``D_plain`` is D without its DDP wrapper:
+    G's step calls it, and D's gradients are not wanted there. ``extra_state`` (objects with
+    state_dict/load_state_dict) is checkpointed after the EMA and the step counter.
+    """
+    ema = EMA(G, args.ema_decay).to(accelerator.device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(args.beta1, args.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(args.beta1, args.beta2))
+    G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
+    state = TrainState()
+    accelerator.register_for_checkpointing(ema, state, *extra_state)
+    resume(accelerator, args, state)
+    return G, D, accelerator.unwrap_model(D), opt_g, opt_d, ema, state
+
+
 # ----------------------------------------------------------------------------- data stream
 class InMemoryBatches:
     """Batches of a uint8 tensor, each a pure function of (seed, step, process).

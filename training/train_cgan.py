@@ -106,14 +106,8 @@ def main(args) -> Path:
     # ---- models and optimizers
     G = CGANGenerator(args.latent_dim, num_classes, args.g_channels, args.resolution, args.channels)
     D = CGANDiscriminator(num_classes, args.d_channels, args.resolution, args.channels)
-    ema = common.EMA(G, args.ema_decay).to(device)
-    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(args.beta1, args.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(args.beta1, args.beta2))
-    G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
-    D_plain = accelerator.unwrap_model(D)  # G's step calls D without DDP
-    state, best = common.TrainState(), Best()
-    accelerator.register_for_checkpointing(ema, state, best)
-    common.resume(accelerator, args, state)
+    best = Best()
+    G, D, D_plain, opt_g, opt_d, ema, state = common.prepare_gan(accelerator, args, G, D, best)
 
     judge = Judge(args, images[held_idx], labels[held_idx], num_classes) if args.classifier and accelerator.is_main_process else None
     log = common.MetricLog(accelerator, args.output_dir)

@@ -73,14 +73,7 @@ def main(args) -> Path:
     D = DCGANDiscriminator(args.d_channels, args.resolution, spectral=args.spectral)
     # channels-last: oneDNN's fast layout for convolutions on the CPU (1.17x, benchmarks/bench_training.py)
     G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    ema = common.EMA(G, args.ema_decay).to(device)
-    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(args.beta1, args.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(args.beta1, args.beta2))
-    G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
-    D_plain = accelerator.unwrap_model(D)  # G's step calls D without DDP: D's grads are not wanted there
-    state = common.TrainState()
-    accelerator.register_for_checkpointing(ema, state)
-    common.resume(accelerator, args, state)
+    G, D, D_plain, opt_g, opt_d, ema, state = common.prepare_gan(accelerator, args, G, D)
 
     augment = (lambda x: diff_augment(x, args.diffaugment)) if args.diffaugment else (lambda x: x)
     sample_noise = common.fixed_noise(64, args.latent_dim).to(device)
