@@ -4,7 +4,10 @@
 
 Starts `python app.py` on a free loopback port, warms each endpoint, then for each
 endpoint and client count sends requests for a fixed time (each client waits for its
-answer before the next request) and reports requests/s and latency percentiles.
+answer before the next request) and reports requests/s and latency percentiles. A third row
+per endpoint has 1 client that does not fetch the answer's image files (gradio_client
+``download_files=False``): the server's share of a request. gradio_client fetches a
+gallery's files one after another; a browser fetches them in parallel.
 Bounded in time and count, loopback only.
 """
 
@@ -24,14 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MAIN_ENDPOINTS = ["/faces", "/digits", "/birds", "/maps"]  # each tab's main action, with its default inputs
 
 
-def hammer(url: str, api_name: str, make_args, clients: int, seconds: float, max_requests: int = 2000) -> dict:
+def hammer(url: str, api_name: str, make_args, clients: int, seconds: float, max_requests: int = 2000,
+           download: bool = True) -> dict:
     from gradio_client import Client
 
     latencies, errors, lock = [], [], threading.Lock()
     stop_at = time.perf_counter() + seconds
 
     def worker(offset: int):
-        client = Client(url, verbose=False)
+        client = Client(url, verbose=False, download_files=download)
         i = 0
         while time.perf_counter() < stop_at and len(latencies) < max_requests:
             t0 = time.perf_counter()
@@ -53,7 +57,7 @@ def hammer(url: str, api_name: str, make_args, clients: int, seconds: float, max
     elapsed = time.perf_counter() - t0
     latencies.sort()
     pct = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1) if latencies else None
-    return {"endpoint": api_name, "clients": clients, "requests": len(latencies), "errors": len(errors),
+    return {"endpoint": api_name, "clients": clients, "files fetched": download, "requests": len(latencies), "errors": len(errors),
             "req/s": round(len(latencies) / elapsed, 2), "p50 (ms)": pct(0.5), "p95 (ms)": pct(0.95),
             "max (ms)": round(latencies[-1], 1) if latencies else None,
             "first error": errors[0][:120] if errors else ""}
@@ -69,8 +73,8 @@ def main():
             calls = endpoint_calls(Path(tmp))
             for name in MAIN_ENDPOINTS:
                 client.predict(*calls[name](0), api_name=name)  # warm-up: loads the model
-            rows = [hammer(url, name, calls[name], clients, args.seconds)
-                    for name in MAIN_ENDPOINTS for clients in (1, 8)]
+            rows = [hammer(url, name, calls[name], clients, args.seconds, download=download)
+                    for name in MAIN_ENDPOINTS for clients, download in ((1, True), (8, True), (1, False))]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
