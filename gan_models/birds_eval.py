@@ -57,18 +57,35 @@ def evaluate_birds(pipe, classifier, dataset: str, num_samples: int = 1000, num_
     size = pipe.generator.image_size
     data = load_captioned(dataset, size=size * 9 // 8)
     _, held_idx, held = holdout_classes(data.labels, num_holdout_classes, holdout_seed)
-    real = centre(data.images[held_idx], size)
-    rng = np.random.default_rng(holdout_seed)
-    result = {"demo": "birds", "dataset": dataset, "heldout_species": len(held), "heldout_rows": len(held_idx),
-              "truncation": truncation}
+    result = {"demo": "birds", "dataset": dataset, "heldout_species": len(held), "heldout_rows": len(held_idx)}
+    key = f"{Path(dataset).name}-heldout{num_holdout_classes}species-seed{holdout_seed}-pad{size * 9 // 8}-centre{size}"
+    return {**result, **score_birds(pipe, classifier, data.images[held_idx], [data.captions[r] for r in held_idx],
+                                    num_samples, seed=holdout_seed, truncation=truncation, fid=fid, features=features,
+                                    real_key=key)}
+
+
+def score_birds(pipe, classifier, real: torch.Tensor, captions: list[list[str]], num_samples: int, *, seed: int = 0,
+                truncation: float = 1.0, fid: bool = True, features=None, real_key: str | None = None,
+                real_features=None, colour_rows: int | None = None) -> dict:
+    """Colour-follows-text and FID/KID scores of ``pipe`` on held-out rows (uint8 crops N x 3 x L x L, captions).
+
+    ``colour_rows`` caps the rows of the colour test (default all); ``real_key`` names the real
+    features' disk cache, or ``real_features`` gives them (default: computed). training/train_text2img.py calls this every --eval_steps.
+    """
+    size = pipe.generator.image_size
+    real = centre(real, size)
+    rng = np.random.default_rng(seed)
+    result = {"truncation": truncation}
 
     # ---- colour: generated from a caption that names the row's main colour, judged like the real photo
     rows, texts, labels = [], [], []
-    for i, r in enumerate(held_idx):
-        colour = main_colour(data.captions[r])
-        agreeing = [t for t in data.captions[r] if main_colour(t) == colour] if colour else []
+    for i, row_captions in enumerate(captions):
+        colour = main_colour(row_captions)
+        agreeing = [t for t in row_captions if main_colour(t) == colour] if colour else []
         if agreeing:
             rows.append(i), texts.append(agreeing[0]), labels.append(COLOURS.index(colour))
+    if colour_rows is not None:
+        rows, texts, labels = rows[:colour_rows], texts[:colour_rows], labels[:colour_rows]
     labels = torch.tensor(labels)
     k = len(COLOURS)
     judged_fake = predict(classifier, draw(pipe, texts, 20_000_000, truncation))
@@ -96,10 +113,10 @@ def evaluate_birds(pipe, classifier, dataset: str, num_samples: int = 1000, num_
         from .metrics import InceptionFeatures, cached_features, fid_kid
 
         features = features or InceptionFeatures()
-        picks = [held_idx[i % len(held_idx)] for i in range(num_samples)]
-        captions = [data.captions[r][rng.integers(len(data.captions[r]))] for r in picks]
-        key = (f"{Path(dataset).name}-heldout{num_holdout_classes}species-seed{holdout_seed}-pad{size * 9 // 8}"
-               f"-centre{size}-{features.name}")
-        real_feats = cached_features(key, lambda: features(real))
-        result.update(fid_kid(real_feats, features(draw(pipe, captions, 10_000_000, truncation))))
+        picks = [i % len(captions) for i in range(num_samples)]
+        chosen = [captions[i][rng.integers(len(captions[i]))] for i in picks]
+        if real_features is None:
+            real_features = (cached_features(f"{real_key}-{features.name}", lambda: features(real)) if real_key
+                             else features(real))
+        result.update(fid_kid(real_features, features(draw(pipe, chosen, 10_000_000, truncation))))
     return result

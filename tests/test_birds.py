@@ -14,6 +14,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 import common
@@ -241,6 +242,20 @@ def test_generator_and_discriminator_shapes():
     assert logits.shape == mismatched.shape == (3,) and torch.equal(d(images, text), logits)
 
 
+def test_text_norm_centres_and_scales_close_sentences():
+    torch.manual_seed(0)
+    direction = F.normalize(torch.randn(16), dim=0)
+    embeds = F.normalize(direction + 0.02 * torch.randn(200, 3, 16), dim=-1)  # close unit vectors, like captions'
+    g = BirdsGenerator(latent_dim=8, text_dim=16, cond_dim=4, base_channels=4, affine_hidden=8)
+    assert torch.equal(g.text_norm(embeds[:, 0]), embeds[:, 0])  # unfitted: the identity
+    g.text_norm.fit(embeds)
+    out = g.text_norm(embeds.reshape(-1, 16))
+    torch.testing.assert_close(out.mean(0), torch.zeros(16), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.var(0).mean(), torch.tensor(1.0), atol=1e-3, rtol=0)
+    spread = lambda x: (x[0] - x[1]).norm() / x[0].norm()  # noqa: E731
+    assert spread(out) > 5 * spread(embeds.reshape(-1, 16))  # what tells two captions apart is now large
+
+
 def test_safetensors_round_trip(tiny_birds_folder, tmp_path):
     a = load_pretrained(BirdsGenerator, tiny_birds_folder)
     noise, text = torch.randn(2, a.noise_dim), torch.randn(2, 16)
@@ -342,6 +357,7 @@ def test_train_checkpoint_resume_and_load(hash_encoder, tiny_captioned_dataset, 
     assert {"d_loss", "g_adv", "kl", "real_logit", "fake_logit", "mismatch_logit"} <= set(rows[0])
     pipe = BirdsPipeline.from_pretrained(folder)
     assert len(pipe("a yellow bird", 3, seed=0).images) == 3
+    assert pipe.generator.text_norm.mean.abs().sum() > 0  # fitted to the training captions, saved and loaded
     card = (folder / "README.md").read_text()
     assert "text-to-image" in card and "edge colour" in card
     snippet = card.split("```python")[1].split("```")[0]
@@ -384,17 +400,12 @@ def test_precompute_here_then_train_where_there_is_no_encoder(hash_encoder, tiny
             "--embedding_cache", str(cache))))
 
 
-def test_jitter_crops_and_device_batches_follow_the_common_order():
+def test_jitter_crops_each_image_within_its_own_square():
     images = torch.arange(2 * 3 * 9 * 9, dtype=torch.float32).view(2, 3, 9, 9)
     out = train_text2img.jitter(images, 8, flip=False)
     assert out.shape == (2, 3, 8, 8)
     for i in range(2):  # each crop is a window of its own image
         assert any(torch.equal(out[i], images[i, :, y:y + 8, x:x + 8]) for y in range(2) for x in range(2))
-    data = torch.arange(20)
-    plain = common.InMemoryBatches(data, batch_size=4, seed=3)
-    device = train_text2img.DeviceBatches(data, batch_size=4, seed=3)
-    for step in (0, 4, 5, 11):
-        assert torch.equal(plain.batch(step)[0], device.batch(step)[0])
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -417,6 +428,37 @@ def test_colour_judge_and_evaluation_run_on_a_tiny_dataset(hash_encoder, tiny_ca
         assert 0 <= result[key] <= 1
     assert swap_colours("a white bird with brown wings and a black beak", "blue") == \
         "a blue bird with blue wings and a black beak"
+
+
+def test_eval_steps_keep_the_best_birds_and_put_the_figures_in_the_card(hash_encoder, tiny_captioned_dataset,
+                                                                        tmp_path, pixel_features):
+    from huggingface_hub import ModelCard
+
+    out = tmp_path / "run"
+    folder = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, out, "--max_steps", "4", "--eval_steps", "2", "--eval_samples", "6")))
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval/fid" in line]
+    assert [e["step"] for e in evals] == [2, 4] and all(e["eval/colour_rows"] == 6 for e in evals)
+    best = json.loads((out / "best_generator" / "metrics.json").read_text())
+    assert best["step"] in (2, 4) and best["num_fake"] == 6 and best["num_real"] == 8  # the held-out species' rows
+    other = next(e for e in evals if e["step"] != best["step"])
+    assert not train_text2img.Judge.better({k.removeprefix("eval/"): v for k, v in other.items()}, best)
+    card = ModelCard.load(folder / "README.md")
+    figures = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert figures["fid"] == best["fid"] and figures["colour_accuracy_generated"] == best["colour_accuracy_generated"]
+    assert f"at step {best['step']}" in card.text
+    kept = load_pretrained(BirdsGenerator, folder)
+    torch.testing.assert_close(kept.state_dict(), load_pretrained(BirdsGenerator, out / "best_generator").state_dict())
+
+
+def test_the_best_birds_follow_the_text_then_have_the_lowest_fid():
+    better = train_text2img.Judge.better
+    follows = dict(colour_accuracy_generated=0.3, colour_accuracy_shuffled_floor=0.15)
+    ignores = dict(colour_accuracy_generated=0.15, colour_accuracy_shuffled_floor=0.15)
+    assert better({**follows, "fid": 200}, {**ignores, "fid": 100})
+    assert not better({**ignores, "fid": 100}, {**follows, "fid": 200})
+    assert better({**follows, "fid": 100}, {**follows, "fid": 200})
+    assert better({**ignores, "fid": 100}, {**ignores, "fid": 200})
 
 
 def test_holdout_classes_is_reproducible():

@@ -224,21 +224,10 @@ def test_the_hub_token_is_never_written_or_printed(tiny_image_dataset, tmp_path,
 
 
 def test_eval_steps_keep_the_best_generator_and_put_its_metrics_in_the_card(tiny_image_dataset, tmp_path,
-                                                                            monkeypatch):
-    """The FID code path with a stand-in feature extractor (the Inception file is not a test dependency)."""
+                                                                            pixel_features):
     import numpy as np
     from huggingface_hub import ModelCard
 
-    import gan_models.metrics
-
-    class PixelFeatures:  # mean colour + a few pixel statistics: cheap, deterministic, good enough to rank
-        name = "pixels"
-
-        def __call__(self, images):
-            x = images.float().flatten(2)
-            return torch.cat([x.mean(2), x.std(2), x.amax(2), x.amin(2)], 1).double().numpy()
-
-    monkeypatch.setattr(gan_models.metrics, "InceptionFeatures", PixelFeatures)
     out = tmp_path / "run"
     folder = train_dcgan.main(train_dcgan.parse_args(tiny_args(
         tiny_image_dataset, out, "--max_steps", "4", "--holdout", "8", "--eval_steps", "2", "--eval_samples", "8")))

@@ -150,6 +150,8 @@ class InMemoryBatches:
     Every epoch is a fresh permutation drawn from (seed, epoch); each process takes its
     own slice of the global batch. Because batch ``step`` does not depend on what came
     before, a resumed run sees exactly the data an uninterrupted run would have seen.
+    The order lives where the data does: with the tensors on a GPU, a step copies nothing
+    from the host (each epoch's order is copied once).
     """
 
     def __init__(self, *tensors: torch.Tensor, batch_size: int, seed: int, process_index: int = 0,
@@ -168,7 +170,8 @@ class InMemoryBatches:
         epoch, i = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             self._epoch = epoch
-            self._order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+            self._order = order.to(self.tensors[0].device)
         start = i * self.global_batch + self.rank * self.batch_size
         idx = self._order[start:start + self.batch_size]
         return tuple(t[idx] for t in self.tensors)

@@ -19,12 +19,16 @@ as real, and (fake, the text it was made from) and (real, another image's text) 
 real pairs; G gets the hinge generator loss plus the conditioning augmentation's KL term.
 Augmentation for a small dataset: random 64 crops of the 72 squares and flips of the reals,
 and DiffAugment (translation, cutout; never colour: the colours are what the text says) on
-everything D sees.
+everything D sees. Both networks read the sentence vectors centred and scaled on the training
+captions (TextNorm in gan_models/birds.py): raw, bird captions differ by ~0.03 per dimension.
+``--eval_steps`` scores the EMA generator on the held-out species (FID/KID, colour follows the
+text) and keeps the best one, which is what is saved at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -38,6 +42,7 @@ from augment import diff_augment  # noqa: E402
 from gan_models.birds import EXAMPLE_PROMPTS, BirdsDiscriminator, BirdsGenerator  # noqa: E402
 from gan_models.captions import EmbeddingCacheError, caption_embeddings, holdout_classes, load_captioned  # noqa: E402
 from gan_models.data import holdout_split, to_float  # noqa: E402
+from gan_models.layers import load_pretrained  # noqa: E402
 from gan_models.text_encoder import MINILM  # noqa: E402
 
 
@@ -71,6 +76,13 @@ def parse_args(argv=None):
     a("--diffaugment", default="translation,cutout", help="DiffAugment policy ('' for none; avoid color)")
     a("--no-flip", dest="flip", action="store_false")
     a("--sample_prompts", nargs="+", default=EXAMPLE_PROMPTS, help="rows of the sample grids")
+    a("--eval_steps", type=int, default=0,
+      help="every N steps (and at the end): FID/KID and colour-follows-text on the held-out rows (needs the text "
+           "encoder); the best generator so far is kept in best_generator/ and is the one saved at the end")
+    a("--eval_samples", type=int, default=500, help="birds per evaluation, for FID/KID and for the colour test")
+    a("--colour_classifier", default=str(Path(__file__).resolve().parents[1] / "gan_models" / "weights"
+                                         / "bird_colour_classifier"), help="the colour judge's folder")
+    a("--eval_fid", default="yes", choices=["yes", "no"], help="no: colour only (no Inception network needed)")
     args = parser.parse_args(argv)
     args.load_size = args.load_size or args.resolution * 9 // 8
     if args.mixed_precision == "fp16" and args.magp_weight > 0:
@@ -86,20 +98,6 @@ def load_embeddings(args, captions, device="cpu"):
                                   device=device)
     except EmbeddingCacheError as err:
         raise SystemExit(f"error: {err}") from None
-
-
-class DeviceBatches(common.InMemoryBatches):
-    """InMemoryBatches (same order) with the data and each epoch's order on the device: no copy per step."""
-
-    def batch(self, step: int):
-        epoch, i = divmod(step, self.steps_per_epoch)
-        if epoch != self._epoch:
-            self._epoch = epoch
-            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
-            self._order = order.to(self.tensors[0].device)  # once per epoch
-        start = i * self.global_batch + self.rank * self.batch_size
-        idx = self._order[start:start + self.batch_size]
-        return tuple(t[idx] for t in self.tensors)
 
 
 def jitter(images: torch.Tensor, size: int, flip: bool) -> torch.Tensor:
@@ -139,11 +137,13 @@ def main(args) -> Path | None:
         accelerator.print(f"held out {len(held)} classes ({len(held_idx)} rows): {held}")
     else:
         train_idx, held_idx = holdout_split(len(data.captions), args.holdout, args.holdout_seed)
+    judge = (Judge(data.images[held_idx], [data.captions[i] for i in held_idx], args)
+             if args.eval_steps and len(held_idx) and accelerator.is_main_process else None)
     train_idx = torch.from_numpy(train_idx)
     images = data.images[train_idx].to(device).contiguous(memory_format=torch.channels_last)  # uint8 N x 3 x 72 x 72
     text = cache.captions[train_idx].to(device)                                               # fp16 N x K x 384
-    batches = DeviceBatches(images, text, batch_size=args.batch_size, seed=args.seed,
-                            process_index=accelerator.process_index, num_processes=accelerator.num_processes)
+    batches = common.InMemoryBatches(images, text, batch_size=args.batch_size, seed=args.seed,
+                                     process_index=accelerator.process_index, num_processes=accelerator.num_processes)
     accelerator.print(f"{len(train_idx)} training images x {args.captions_per_image} captions "
                       f"({len(held_idx)} held out), {batches.steps_per_epoch} steps/epoch")
 
@@ -152,6 +152,7 @@ def main(args) -> Path | None:
     G = BirdsGenerator(args.latent_dim, text_dim, args.cond_dim, args.g_channels, args.resolution,
                        args.affine_hidden, args.text_encoder)
     D = BirdsDiscriminator(text_dim, args.cond_dim, args.d_channels, args.resolution)
+    G.text_norm.fit(text), D.text_norm.fit(text)  # centre and scale the sentence vectors (a resume reloads them)
     G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G, D, D_plain, opt_g, opt_d, ema, state = common.prepare_gan(accelerator, args, G, D)
 
@@ -184,8 +185,9 @@ def main(args) -> Path | None:
         d_loss = (F.relu(1 - real_logits).mean() + (1 - w) * F.relu(1 + fake_logits).mean()
                   + w * F.relu(1 + mismatch_logits).mean())
         if gp_now:  # MA-GP: D flat around the real, matching pairs, in both the image and the text
-            grads = torch.autograd.grad(real_logits.sum(), (real_in, text_in), create_graph=True)
-            norm = torch.cat([g.flatten(1) for g in grads], dim=1).norm(dim=1)
+            g_image, g_text = torch.autograd.grad(real_logits.sum(), (real_in, text_in), create_graph=True)
+            g_text = g_text * D_plain.text_norm.scale  # the gradient in D's centred, scaled text space
+            norm = torch.cat([g_image.flatten(1), g_text], dim=1).norm(dim=1)
             d_loss = d_loss + args.magp_weight * args.magp_every * norm.pow(args.magp_power).mean()
         opt_d.zero_grad(set_to_none=True)
         accelerator.backward(d_loss)
@@ -213,12 +215,77 @@ def main(args) -> Path | None:
             common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
         if args.snapshot_steps and state.step % args.snapshot_steps == 0:
             common.save_snapshot(ema.model, args.output_dir, state.step, accelerator)
+        if judge and state.step % args.eval_steps == 0 and state.step != args.max_steps:
+            judge(ema.model, state.step, accelerator)  # main process only; the others wait at the next all-reduce
         if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
             finish(accelerator, ema, sample, cache, args, push=True)
 
     if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
         common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
-    return finish(accelerator, ema, sample, cache, args, push=args.push_to_hub)
+    best = None
+    if judge:
+        judge(ema.model, state.step, accelerator)
+        best = Judge.read_best(judge.best_dir)
+        if best["step"] != state.step:  # an earlier evaluation scored better: that generator is the result
+            accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator")
+            ema.model.load_state_dict(load_pretrained(BirdsGenerator, judge.best_dir).state_dict())
+    return finish(accelerator, ema, sample, cache, args, push=args.push_to_hub, best=best)
+
+
+class Judge:
+    """Scores the EMA generator on the held-out rows (gan_models/birds_eval.py); keeps the best in best_generator/.
+
+    Best: the lowest FID among the evaluations whose birds follow the colour words better than the
+    same birds against shuffled words (the text is used); until one does, the lowest FID. The best
+    so far is read from disk, so a resumed run keeps comparing against it.
+    """
+
+    def __init__(self, images: torch.Tensor, captions: list[list[str]], args):
+        from gan_models.colour_classifier import ColourClassifier
+
+        self.images, self.captions, self.args = images, captions, args
+        self.classifier = load_pretrained(ColourClassifier, args.colour_classifier)
+        self.features = self.real_features = self.encoder = None
+        self.best_dir = Path(args.output_dir) / "best_generator"
+
+    @staticmethod
+    def read_best(folder: Path) -> dict | None:
+        path = folder / "metrics.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    @staticmethod
+    def better(a: dict, b: dict) -> bool:
+        uses_text = lambda r: r["colour_accuracy_generated"] > r["colour_accuracy_shuffled_floor"]  # noqa: E731
+        if uses_text(a) != uses_text(b):
+            return uses_text(a)
+        return a.get("fid", -a["colour_accuracy_generated"]) < b.get("fid", -b["colour_accuracy_generated"])
+
+    def __call__(self, generator, step: int, accelerator) -> dict:
+        from gan_models.birds import BirdsPipeline
+        from gan_models.birds_eval import centre, score_birds
+
+        args = self.args
+        fid = args.eval_fid == "yes"
+        if fid and self.features is None:
+            from gan_models.metrics import InceptionFeatures
+
+            self.features = InceptionFeatures()
+            self.real_features = self.features(centre(self.images, args.resolution))  # once per run
+        pipe = BirdsPipeline(copy.deepcopy(generator).float().eval(), self.encoder)
+        result = {"step": step, **score_birds(pipe, self.classifier, self.images, self.captions, args.eval_samples,
+                                              seed=args.holdout_seed, fid=fid, features=self.features,
+                                              real_features=self.real_features, colour_rows=args.eval_samples)}
+        self.encoder = pipe.text_encoder  # loaded once
+        scalars = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "step"}
+        accelerator.log({f"eval/{k}": v for k, v in scalars.items()}, step=step)
+        with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in scalars.items()}}) + "\n")
+        accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v}" for k, v in scalars.items()))
+        best = self.read_best(self.best_dir)
+        if best is None or self.better(result, best):
+            common.save_generator(generator, self.best_dir)
+            (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+        return result
 
 
 @torch.no_grad()
@@ -237,11 +304,23 @@ def save_samples(accelerator, ema, sample, prompts, args, step):
     accelerator.wait_for_everyone()
 
 
-def finish(accelerator, ema, sample, cache, args, push: bool) -> Path:
-    """Save the EMA generator with a sample grid and a model card; push if asked."""
+def finish(accelerator, ema, sample, cache, args, push: bool, best: dict | None = None) -> Path:
+    """Save the EMA generator (with --eval_steps, the best one) with a sample grid and a model card; push if asked."""
     folder = Path(args.output_dir) / "generator"
     if accelerator.is_main_process:
-        steps = int(ema.num_updates)
+        steps = best["step"] if best else int(ema.num_updates)
+        metrics, note = None, ""
+        if best:
+            names = ["fid", "kid", "colour_accuracy_generated", "colour_accuracy_shuffled_floor",
+                     "colour_accuracy_real_ceiling", "swapped_colour_accuracy", "swapped_chance"]
+            metrics = {k: best[k] for k in names if k in best}
+            note = (f"On the {args.holdout_classes} species held out from training (seed {args.holdout_seed}), at "
+                    f"step {steps}, the best of the evaluations every {args.eval_steps} steps: FID/KID (standard "
+                    f"Inception-v3 features) of {best.get('num_fake', 0)} birds, each from a held-out caption, "
+                    f"against {best.get('num_real', 0)} real held-out crops (biased upwards at this count: compare "
+                    f"at equal counts); colour accuracy of {best['colour_rows']} birds drawn from captions naming a "
+                    "main colour, as judged by the colour classifier, against the same judge on the real photos "
+                    "(ceiling) and on shuffled colours (floor); and after swapping the colour words.")
         common.save_generator(ema.model, folder)
         prompt_grid(ema.model, sample).save(folder / "samples.png")
         (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
@@ -258,6 +337,7 @@ def finish(accelerator, ema, sample, cache, args, push: bool) -> Path:
                 f"by padding the long side's gap with the edge colour (the whole bird is kept), at "
                 f"{args.load_size}x{args.load_size}, then randomly cropped to {args.resolution}. CUB-200-2011 is "
                 "for non-commercial research and education."),
+            metrics=metrics, metrics_note=note,
             usage=("from gan_models.birds import BirdsPipeline\n"
                    f"pipe = BirdsPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
                    "images = pipe(\"a small yellow bird with black wings\", 8, seed=0).images"),
