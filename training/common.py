@@ -144,6 +144,12 @@ def prepare_gan(accelerator, args, G: nn.Module, D: nn.Module, *extra_state):
 
 
 # ----------------------------------------------------------------------------- data stream
+def read_best(folder: str | Path) -> dict | None:
+    """The best evaluation so far ({"step", ...scores}), kept in metrics.json beside its generator (survives a resume)."""
+    path = Path(folder) / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 class InMemoryBatches:
     """Batches of a uint8 tensor, each a pure function of (seed, step, process).
 

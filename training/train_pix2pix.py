@@ -154,7 +154,7 @@ def main(args) -> Path:
         with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
             f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in result.items()}}) + "\n")
         accelerator.print(f"step {step}: eval {json.dumps(result)}")
-        best = read_best(best_dir)
+        best = common.read_best(best_dir)
         if best is None or quality(result) > quality(best):
             common.save_generator(ema.model, best_dir)
             (best_dir / "metrics.json").write_text(json.dumps({"step": step, **result}, indent=1) + "\n")
@@ -218,7 +218,7 @@ def main(args) -> Path:
     if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
         common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
     result = evaluate(state.step) if judge else None
-    best = read_best(best_dir) if judge else None
+    best = common.read_best(best_dir) if judge else None
     if best is not None and best["step"] != state.step:  # an earlier evaluation scored better: keep that one
         accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator")
         ema.model.load_state_dict(load_pretrained(Pix2PixGenerator, best_dir).state_dict())
@@ -231,12 +231,6 @@ def main(args) -> Path:
 def quality(result: dict) -> float:
     """Higher is better: the palette mIoU where the target is a map, else minus the L1."""
     return result["miou"] if "miou" in result else -result["l1"]
-
-
-def read_best(folder: Path) -> dict | None:
-    """The best evaluation so far ({"step", ...scores}), kept beside its generator (survives a resume)."""
-    path = folder / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 class Judge:

@@ -225,7 +225,7 @@ def main(args) -> Path | None:
     best = None
     if judge:
         judge(ema.model, state.step, accelerator)
-        best = Judge.read_best(judge.best_dir)
+        best = common.read_best(judge.best_dir)
         if best["step"] != state.step:  # an earlier evaluation scored better: that generator is the result
             accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator")
             ema.model.load_state_dict(load_pretrained(BirdsGenerator, judge.best_dir).state_dict())
@@ -247,11 +247,6 @@ class Judge:
         self.classifier = load_pretrained(ColourClassifier, args.colour_classifier)
         self.features = self.real_features = self.encoder = None
         self.best_dir = Path(args.output_dir) / "best_generator"
-
-    @staticmethod
-    def read_best(folder: Path) -> dict | None:
-        path = folder / "metrics.json"
-        return json.loads(path.read_text()) if path.is_file() else None
 
     @staticmethod
     def better(a: dict, b: dict) -> bool:
@@ -281,7 +276,7 @@ class Judge:
         with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
             f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in scalars.items()}}) + "\n")
         accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v}" for k, v in scalars.items()))
-        best = self.read_best(self.best_dir)
+        best = common.read_best(self.best_dir)
         if best is None or self.better(result, best):
             common.save_generator(generator, self.best_dir)
             (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
