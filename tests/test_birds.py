@@ -381,6 +381,30 @@ def test_resumed_run_ends_where_an_uninterrupted_run_ends(hash_encoder, tiny_cap
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
 
 
+def test_init_generator_fine_tunes_from_saved_weights(hash_encoder, tiny_captioned_dataset, tmp_path):
+    cache = ["--embedding_cache", str(tmp_path / "cache.safetensors")]
+    first = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "a", "--max_steps", "2", *cache)))
+    from safetensors.torch import load_file
+
+    start = train_text2img.main(train_text2img.parse_args(tiny_args(  # zero steps: the saved EMA is the init
+        tiny_captioned_dataset, tmp_path / "b", "--max_steps", "0", "--init_generator", str(first), *cache)))
+    a, b = load_file(str(first / "model.safetensors")), load_file(str(start / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+    fresh = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "c", "--max_steps", "0", *cache)))
+    assert any(not torch.equal(a[k], v) for k, v in load_file(str(fresh / "model.safetensors")).items())
+    with pytest.raises(SystemExit, match="does not fit the generator"):
+        train_text2img.main(train_text2img.parse_args(tiny_args(
+            tiny_captioned_dataset, tmp_path / "d", "--max_steps", "1", "--g_channels", "8",
+            "--init_generator", str(first), *cache)))
+    with pytest.raises(SystemExit, match="cannot read config.json"):
+        train_text2img.main(train_text2img.parse_args(tiny_args(
+            tiny_captioned_dataset, tmp_path / "e", "--max_steps", "1", "--init_generator", str(tmp_path), *cache)))
+
+
 def test_precompute_here_then_train_where_there_is_no_encoder(hash_encoder, tiny_captioned_dataset, tmp_path,
                                                               monkeypatch, capsys):
     cache = tmp_path / "carried.safetensors"

@@ -54,6 +54,9 @@ def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_ste
       help="every N steps also keep the EMA generator (fp16, Hub format) in snapshots/step-N for later evaluation")
     a("--checkpoints_total_limit", type=int, default=3)
     a("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint folder")
+    a("--init_generator", default=None,
+      help="fine-tune: start G (and its EMA) from saved generator weights, a folder with config.json + "
+           "model.safetensors such as gan_models/weights/<demo>; D starts afresh; a checkpoint resumed from wins")
     a("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
     a("--report_to", default="tensorboard", help="Accelerate tracker ('tensorboard', 'wandb', 'none')")
     a("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's choice)")
@@ -133,6 +136,9 @@ def prepare_gan(accelerator, args, G: nn.Module, D: nn.Module, *extra_state):
     G's step calls it, and D's gradients are not wanted there. ``extra_state`` (objects with
     state_dict/load_state_dict) is checkpointed after the EMA and the step counter.
     """
+    if getattr(args, "init_generator", None):  # a checkpoint loaded by resume() below replaces these weights
+        init_generator(G, args.init_generator)
+        accelerator.print(f"generator initialised from {args.init_generator}")
     ema = EMA(G, args.ema_decay).to(accelerator.device)
     opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(args.beta1, args.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(args.beta1, args.beta2))
@@ -141,6 +147,22 @@ def prepare_gan(accelerator, args, G: nn.Module, D: nn.Module, *extra_state):
     accelerator.register_for_checkpointing(ema, state, *extra_state)
     resume(accelerator, args, state)
     return G, D, accelerator.unwrap_model(D), opt_g, opt_d, ema, state
+
+
+def init_generator(G: nn.Module, folder: str | Path) -> None:
+    """Copy saved generator weights into ``G`` (strict: the saved config must build the same network)."""
+    from gan_models.layers import CONFIG_NAME, WEIGHTS_NAME, WeightsError, load_weights_into
+
+    folder = Path(folder)
+    try:
+        saved = json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SystemExit(f"error: --init_generator {folder}: cannot read {CONFIG_NAME}: {err}") from None
+    try:
+        load_weights_into(G, folder / WEIGHTS_NAME)
+    except WeightsError as err:
+        raise SystemExit(f"error: --init_generator {folder} (saved config {saved}) does not fit the generator "
+                         f"these arguments build: {err}") from None
 
 
 # ----------------------------------------------------------------------------- data stream
