@@ -70,6 +70,27 @@ def test_resumed_run_ends_where_an_uninterrupted_run_ends(tiny_image_dataset, tm
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
 
 
+def test_fine_tune_with_a_d_warmup_leaves_g_alone_until_the_warmup_ends(tiny_image_dataset, tmp_path):
+    first = train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, tmp_path / "a", "--max_steps", "2")))
+    init = load_file(str(first / "model.safetensors"))
+    params = [k for k in init if "running" not in k and "num_batches" not in k]  # BatchNorm stats are re-estimated
+
+    def run(name, steps):
+        folder = train_dcgan.main(train_dcgan.parse_args(tiny_args(
+            tiny_image_dataset, tmp_path / name, "--max_steps", str(steps), "--init_generator", str(first),
+            "--d_warmup_steps", "2")))
+        rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        return load_file(str(folder / "model.safetensors")), rows
+
+    held, rows = run("b", 2)
+    assert [r["step"] for r in rows] == [1, 2] and all("d_loss" in r and "g_loss" not in r for r in rows)
+    for key in params:
+        torch.testing.assert_close(held[key], init[key], msg=key)  # D learned, G (and its EMA) did not move
+    moved, rows = run("c", 3)
+    assert "g_loss" in rows[-1] and "g_loss" not in rows[0]
+    assert any(not torch.equal(moved[k], init[k]) for k in params)
+
+
 def test_damaged_checkpoint_is_skipped_with_a_message(tiny_image_dataset, tmp_path, capsys):
     out = tmp_path / "run"
     train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, out, "--max_steps", "4")))

@@ -57,6 +57,9 @@ def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_ste
     a("--init_generator", default=None,
       help="fine-tune: start G (and its EMA) from saved generator weights, a folder with config.json + "
            "model.safetensors such as gan_models/weights/<demo>; D starts afresh; a checkpoint resumed from wins")
+    a("--d_warmup_steps", type=int, default=0,
+      help="train D alone for the first N steps (G frozen): lets a fresh D catch up with an --init_generator G "
+           "before G learns from it")
     a("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
     a("--report_to", default="tensorboard", help="Accelerate tracker ('tensorboard', 'wandb', 'none')")
     a("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's choice)")
@@ -139,7 +142,8 @@ def prepare_gan(accelerator, args, G: nn.Module, D: nn.Module, *extra_state):
     if getattr(args, "init_generator", None):  # a checkpoint loaded by resume() below replaces these weights
         init_generator(G, args.init_generator)
         accelerator.print(f"generator initialised from {args.init_generator}")
-    ema = EMA(G, args.ema_decay).to(accelerator.device)
+    # A fine-tuned G is already good: its EMA averages from the first step instead of forgetting the start.
+    ema = EMA(G, args.ema_decay, warmup=not getattr(args, "init_generator", None)).to(accelerator.device)
     opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(args.beta1, args.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(args.beta1, args.beta2))
     G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
@@ -213,10 +217,10 @@ class EMA(nn.Module):
     any single step (Karras et al. 2018; Yazıcı et al. 2019). It is what gets saved.
     """
 
-    def __init__(self, model: nn.Module, decay: float):
+    def __init__(self, model: nn.Module, decay: float, warmup: bool = True):
         super().__init__()
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        self.decay = decay
+        self.decay, self.warmup = decay, warmup
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
         self._count: int | None = None
 
@@ -227,7 +231,7 @@ class EMA(nn.Module):
         self._count += 1
         self.num_updates.fill_(self._count)
         n = self._count
-        decay = min(self.decay, (1 + n) / (10 + n))  # warm-up: early weights are forgotten fast
+        decay = min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay  # warm-up: early weights fade fast
         torch._foreach_lerp_(list(self.model.parameters()), [p.detach() for p in model.parameters()], 1.0 - decay)
         buffers = list(self.model.buffers())
         if buffers:
@@ -412,6 +416,7 @@ class MetricLog:
         self.accelerator = accelerator
         self.path = Path(output_dir) / "metrics.jsonl"
         self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}  # per key: a value may be missing at some steps (G frozen in a D warm-up)
         self.count = 0
         self.t0, self.images = time.perf_counter(), 0
 
@@ -419,6 +424,7 @@ class MetricLog:
         for k, v in values.items():
             v = v.detach().float().mean()
             self.sums[k] = self.sums[k] + v if k in self.sums else v
+            self.counts[k] = self.counts.get(k, 0) + 1
         self.count += 1
         self.images += batch_size
 
@@ -426,7 +432,7 @@ class MetricLog:
         if not self.count:
             return {}
         keys = sorted(self.sums)
-        means = torch.stack([self.sums[k] for k in keys]) / self.count
+        means = torch.stack([self.sums[k] / self.counts[k] for k in keys])
         means = self.accelerator.reduce(means.to(self.accelerator.device), reduction="mean")
         elapsed = time.perf_counter() - self.t0
         row = {k: round(float(v), 5) for k, v in zip(keys, means.tolist())}
@@ -437,7 +443,7 @@ class MetricLog:
             with self.path.open("a") as f:
                 f.write(json.dumps({"step": step, **row}) + "\n")
             self.accelerator.print(f"step {step}: " + " ".join(f"{k}={v}" for k, v in row.items()))
-        self.sums, self.count, self.t0, self.images = {}, 0, time.perf_counter(), 0
+        self.sums, self.counts, self.count, self.t0, self.images = {}, {}, 0, time.perf_counter(), 0
         return row
 
 

@@ -133,29 +133,31 @@ def main(args) -> Path:
         opt_d.step()
 
         # ---- generator step: fakes D calls real *and* of the asked class
-        D_plain.requires_grad_(False)
-        y_half = torch.randint(0, num_classes, (n // 2,), device=device)
-        y_g = torch.cat([y_half, y_half])                      # each label twice, with two different noises
-        z = torch.randn(len(y_g), args.latent_dim, device=device)
-        fake = G(z, y_g)
-        g_logits, g_class = D_plain(fake, y_g, return_class_logits=True)
-        g_loss = generator_loss(args.loss, g_logits)
-        if args.mode_seeking:  # Mao et al. 2019: a cGAN left alone tends to ignore the noise for a given label
-            (f1, f2), (z1, z2) = fake.chunk(2), z.chunk(2)
-            spread = (f1 - f2).abs().flatten(1).mean(1) / (z1 - z2).abs().mean(1)  # image change per noise change
-            g_loss = g_loss + args.mode_seeking / (spread.mean() + 1e-5)
-        if args.aux_weight_g:  # AC-GAN's push towards what D's class head recognises
-            g_loss = g_loss + args.aux_weight_g * F.cross_entropy(g_class, y_g)
-        opt_g.zero_grad(set_to_none=True)
-        accelerator.backward(g_loss)
-        opt_g.step()
-        D_plain.requires_grad_(True)
-        ema.update(accelerator.unwrap_model(G))
+        g_logs = {}
+        if step >= args.d_warmup_steps:  # (G waits while a fresh D catches up, if asked)
+            D_plain.requires_grad_(False)
+            y_half = torch.randint(0, num_classes, (n // 2,), device=device)
+            y_g = torch.cat([y_half, y_half])                      # each label twice, with two different noises
+            z = torch.randn(len(y_g), args.latent_dim, device=device)
+            fake = G(z, y_g)
+            g_logits, g_class = D_plain(fake, y_g, return_class_logits=True)
+            g_loss = generator_loss(args.loss, g_logits)
+            if args.mode_seeking:  # Mao et al. 2019: a cGAN left alone tends to ignore the noise per label
+                (f1, f2), (z1, z2) = fake.chunk(2), z.chunk(2)
+                spread = (f1 - f2).abs().flatten(1).mean(1) / (z1 - z2).abs().mean(1)  # image change per noise change
+                g_loss = g_loss + args.mode_seeking / (spread.mean() + 1e-5)
+            if args.aux_weight_g:  # AC-GAN's push towards what D's class head recognises
+                g_loss = g_loss + args.aux_weight_g * F.cross_entropy(g_class, y_g)
+            opt_g.zero_grad(set_to_none=True)
+            accelerator.backward(g_loss)
+            opt_g.step()
+            D_plain.requires_grad_(True)
+            ema.update(accelerator.unwrap_model(G))
+            g_logs = {"g_loss": g_loss, **({"g_spread": spread} if args.mode_seeking else {})}
 
         state.step += 1
-        extra = {"g_spread": spread} if args.mode_seeking else {}
-        log.add(n, d_loss=d_adv, d_cls=d_cls, g_loss=g_loss, real_logit=real_logits.detach(),
-                fake_logit=fake_logits.detach(), **extra)
+        log.add(n, d_loss=d_adv, d_cls=d_cls, **g_logs, real_logit=real_logits.detach(),
+                fake_logit=fake_logits.detach())
         if state.step % args.log_steps == 0:
             log.flush(state.step)
         if state.step % args.sample_steps == 0 or state.step == args.max_steps:

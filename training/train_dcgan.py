@@ -109,19 +109,22 @@ def main(args) -> Path:
         opt_d.step()
 
         # ---- generator step: make D call the fakes real (non-saturating by default)
-        D_plain.requires_grad_(False)
-        fake = G(torch.randn(n, args.latent_dim, device=device))
-        g_logits = D_plain(augment(fake))
-        g_loss = generator_loss(args.loss, g_logits)
-        opt_g.zero_grad(set_to_none=True)
-        accelerator.backward(g_loss)
-        opt_g.step()
-        D_plain.requires_grad_(True)
-        ema.update(accelerator.unwrap_model(G))
+        g_logs = {}
+        if step >= args.d_warmup_steps:  # (G waits while a fresh D catches up, if asked)
+            D_plain.requires_grad_(False)
+            fake = G(torch.randn(n, args.latent_dim, device=device))
+            g_logits = D_plain(augment(fake))
+            g_loss = generator_loss(args.loss, g_logits)
+            opt_g.zero_grad(set_to_none=True)
+            accelerator.backward(g_loss)
+            opt_g.step()
+            D_plain.requires_grad_(True)
+            ema.update(accelerator.unwrap_model(G))
+            g_logs = {"g_loss": g_loss}
 
         state.step += 1
         # D(x) and D(G(z)) as probabilities: D's confidence on reals and fakes
-        log.add(n, d_loss=d_loss, g_loss=g_loss, d_real=torch.sigmoid(real_logits.detach()),
+        log.add(n, d_loss=d_loss, **g_logs, d_real=torch.sigmoid(real_logits.detach()),
                 d_fake=torch.sigmoid(fake_logits.detach()))
         if state.step % args.log_steps == 0:
             log.flush(state.step)

@@ -183,18 +183,21 @@ def main(args) -> Path:
         opt_d.step()
 
         # ---- generator step: fool D on every patch, and stay close to the target (L1)
-        D_plain.requires_grad_(False)
-        g_adv = generator_loss(args.loss, D_plain(real_in, fake))
-        g_l1 = (fake - real_out).abs().mean()
-        g_loss = g_adv + args.l1_weight * g_l1
-        opt_g.zero_grad(set_to_none=True)
-        accelerator.backward(g_loss)
-        opt_g.step()
-        D_plain.requires_grad_(True)
-        ema.update(accelerator.unwrap_model(G))
+        g_logs = {}
+        if step >= args.d_warmup_steps:  # (G waits while a fresh D catches up, if asked)
+            D_plain.requires_grad_(False)
+            g_adv = generator_loss(args.loss, D_plain(real_in, fake))
+            g_l1 = (fake - real_out).abs().mean()
+            g_loss = g_adv + args.l1_weight * g_l1
+            opt_g.zero_grad(set_to_none=True)
+            accelerator.backward(g_loss)
+            opt_g.step()
+            D_plain.requires_grad_(True)
+            ema.update(accelerator.unwrap_model(G))
+            g_logs = {"g_adv": g_adv, "g_l1": g_l1}
 
         state.step += 1
-        log.add(n, d_loss=d_loss, g_adv=g_adv, g_l1=g_l1, d_real=torch.sigmoid(real_logits.detach()),
+        log.add(n, d_loss=d_loss, **g_logs, d_real=torch.sigmoid(real_logits.detach()),
                 d_fake=torch.sigmoid(fake_logits.detach()))
         if state.step % args.log_steps == 0:
             log.flush(state.step)

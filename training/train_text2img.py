@@ -194,18 +194,21 @@ def main(args) -> Path | None:
         opt_d.step()
 
         # ---- generator: fakes that D takes for real *and* about their text, plus the CA's KL term
-        D_plain.requires_grad_(False)
-        fake, kl = G(torch.randn(n, noise_dim, device=device), text, return_kl=True)
-        g_adv = -D_plain(augment(fake), text).mean()
-        g_loss = g_adv + args.kl_weight * kl
-        opt_g.zero_grad(set_to_none=True)
-        accelerator.backward(g_loss)
-        opt_g.step()
-        D_plain.requires_grad_(True)
-        ema.update(accelerator.unwrap_model(G))
+        g_logs = {}
+        if step >= args.d_warmup_steps:  # (G waits while a fresh D catches up, if asked)
+            D_plain.requires_grad_(False)
+            fake, kl = G(torch.randn(n, noise_dim, device=device), text, return_kl=True)
+            g_adv = -D_plain(augment(fake), text).mean()
+            g_loss = g_adv + args.kl_weight * kl
+            opt_g.zero_grad(set_to_none=True)
+            accelerator.backward(g_loss)
+            opt_g.step()
+            D_plain.requires_grad_(True)
+            ema.update(accelerator.unwrap_model(G))
+            g_logs = {"g_adv": g_adv, "kl": kl}
 
         state.step += 1
-        log.add(n, d_loss=d_loss, g_adv=g_adv, kl=kl, real_logit=real_logits.detach(),
+        log.add(n, d_loss=d_loss, **g_logs, real_logit=real_logits.detach(),
                 fake_logit=fake_logits.detach(), mismatch_logit=mismatch_logits.detach())
         if state.step % args.log_steps == 0:
             log.flush(state.step)
@@ -331,7 +334,10 @@ def finish(accelerator, ema, sample, cache, args, push: bool, best: dict | None 
                 f"generator's. Prompts are embedded by the frozen `{args.text_encoder}`. Images were made square "
                 f"by padding the long side's gap with the edge colour (the whole bird is kept), at "
                 f"{args.load_size}x{args.load_size}, then randomly cropped to {args.resolution}. CUB-200-2011 is "
-                "for non-commercial research and education."),
+                "for non-commercial research and education."
+                + (f" Fine-tuned from `{args.init_generator}` (a fresh discriminator trained alone for the first "
+                   f"{args.d_warmup_steps} steps); the step count above is the fine-tuning's." if args.init_generator
+                   else "")),
             metrics=metrics, metrics_note=note,
             usage=("from gan_models.birds import BirdsPipeline\n"
                    f"pipe = BirdsPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
