@@ -139,11 +139,11 @@ def prepare_gan(accelerator, args, G: nn.Module, D: nn.Module, *extra_state):
     G's step calls it, and D's gradients are not wanted there. ``extra_state`` (objects with
     state_dict/load_state_dict) is checkpointed after the EMA and the step counter.
     """
-    if getattr(args, "init_generator", None):  # a checkpoint loaded by resume() below replaces these weights
+    if args.init_generator:  # a checkpoint loaded by resume() below replaces these weights
         init_generator(G, args.init_generator)
         accelerator.print(f"generator initialised from {args.init_generator}")
     # A fine-tuned G is already good: its EMA averages from the first step instead of forgetting the start.
-    ema = EMA(G, args.ema_decay, warmup=not getattr(args, "init_generator", None)).to(accelerator.device)
+    ema = EMA(G, args.ema_decay, warmup=not args.init_generator).to(accelerator.device)
     opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(args.beta1, args.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(args.beta1, args.beta2))
     G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
