@@ -417,7 +417,6 @@ class MetricLog:
         self.path = Path(output_dir) / "metrics.jsonl"
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}  # per key: a value may be missing at some steps (G frozen in a D warm-up)
-        self.count = 0
         self.t0, self.images = time.perf_counter(), 0
 
     def add(self, batch_size: int, **values: torch.Tensor) -> None:
@@ -425,11 +424,10 @@ class MetricLog:
             v = v.detach().float().mean()
             self.sums[k] = self.sums[k] + v if k in self.sums else v
             self.counts[k] = self.counts.get(k, 0) + 1
-        self.count += 1
         self.images += batch_size
 
     def flush(self, step: int, **extra) -> dict:
-        if not self.count:
+        if not self.counts:
             return {}
         keys = sorted(self.sums)
         means = torch.stack([self.sums[k] / self.counts[k] for k in keys])
@@ -443,7 +441,7 @@ class MetricLog:
             with self.path.open("a") as f:
                 f.write(json.dumps({"step": step, **row}) + "\n")
             self.accelerator.print(f"step {step}: " + " ".join(f"{k}={v}" for k, v in row.items()))
-        self.sums, self.counts, self.count, self.t0, self.images = {}, {}, 0, time.perf_counter(), 0
+        self.sums, self.counts, self.t0, self.images = {}, {}, time.perf_counter(), 0
         return row
 
 
