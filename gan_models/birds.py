@@ -179,6 +179,74 @@ class BirdsDiscriminator(HubModel):
         return logits if mismatched is None else (logits, self.score(features, mismatched))
 
 
+class ProjectedHead(nn.Module):
+    """One scale of the projected discriminator: its feature map down to 4x4, then a logit per position.
+
+    The logit is unconditional (a 1x1 conv) plus a projection of the sentence (Miyato & Koyama
+    2018): <h, W s> / sqrt(dim), so "real" and "about this text" are judged together.
+    """
+
+    def __init__(self, cin: int, size: int, cond_dim: int, width: int):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers, c = [], cin
+        while size > 4:                                                     # e.g. 64 x 32 x 32 -> 256 x 4 x 4
+            cout = min(width * 2, max(c * 2, width))
+            layers += [sn(nn.Conv2d(c, cout, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+            c, size = cout, size // 2
+        layers += [sn(nn.Conv2d(c, width, 3, 1, 1)), nn.LeakyReLU(0.2, True)]  # -> width x 4 x 4 (or smaller)
+        self.body = nn.Sequential(*layers)
+        self.out = sn(nn.Conv2d(width, 1, 1))
+        self.text = nn.Linear(cond_dim, width)
+        self.width = width
+
+    def forward(self, feature: torch.Tensor, *texts: torch.Tensor) -> list[torch.Tensor]:
+        # feature: N x C x S x S, each text: N x cond_dim -> per text, N x (positions) logits (one body pass)
+        h = self.body(feature)
+        unconditional = self.out(h)
+        return [(unconditional + (h * self.text(t)[:, :, None, None]).sum(1, keepdim=True)
+                 / math.sqrt(self.width)).flatten(1) for t in texts]
+
+
+class ProjectedBirdsDiscriminator(HubModel):
+    """Projected GAN's discriminator (Sauer et al. 2021), text-conditioned, for 64x64 birds.
+
+    D does not see pixels: it sees the four feature maps of a frozen ImageNet EfficientNet-Lite0
+    (gan_models/feature_networks.py, run by the training script, not stored here), each mixed
+    across channels by a fixed random 1x1 projection (CCM: the paper's finding is that random,
+    untrained projections spread the pretrained features so D uses all of them, not a few), then
+    one small spectrally normalised head per scale, each also reading the sentence. Pretrained
+    features tell a bird from a blob from the first step, which is why it converges many times
+    faster than a D that learns its features from 7.7k photos.
+    """
+
+    def __init__(self, text_dim: int = 384, cond_dim: int = 128, feature_channels: tuple = (24, 40, 112, 320),
+                 feature_sizes: tuple = (32, 16, 8, 4), proj_channels: tuple = (64, 128, 256, 512),
+                 head_width: int = 128, projection_seed: int = 0):
+        super().__init__()
+        self.text_norm = TextNorm(text_dim)
+        self.text = nn.Sequential(nn.Linear(text_dim, cond_dim), nn.LeakyReLU(0.2, True))
+        gen = torch.Generator().manual_seed(projection_seed)
+        for i, (cin, cout) in enumerate(zip(feature_channels, proj_channels)):  # CCM: fixed, random, saved
+            w = torch.empty(cout, cin, 1, 1)
+            bound = math.sqrt(6 / cin)                                      # Kaiming-uniform for a 1x1 conv
+            self.register_buffer(f"ccm{i}", w.uniform_(-bound, bound, generator=gen))
+        self.heads = nn.ModuleList(ProjectedHead(c, s, cond_dim, head_width)
+                                   for c, s in zip(proj_channels, feature_sizes))
+
+    def forward(self, features: list[torch.Tensor], text_embeds: torch.Tensor,
+                mismatched: torch.Tensor | None = None):
+        # features: the feature network's 4 maps (N x 24 x 32 x 32 ... N x 320 x 4 x 4 for 128 input),
+        # text_embeds: N x 384 -> logits N x P (P positions over the 4 heads, each ">0: real and about this text");
+        # with ``mismatched`` (other texts), also the logits of the same images with those, from the same heads' pass
+        texts = [text_embeds] if mismatched is None else [text_embeds, mismatched]
+        texts = [self.text(self.text_norm(t)) for t in texts]
+        per_head = [head(F.conv2d(f, getattr(self, f"ccm{i}")), *texts)
+                    for i, (f, head) in enumerate(zip(features, self.heads))]
+        logits = [torch.cat([h[k] for h in per_head], dim=1) for k in range(len(texts))]
+        return logits[0] if mismatched is None else tuple(logits)
+
+
 class BirdsPipeline:
     """Prompt (+ seeds) -> birds. ``BirdsPipeline.from_pretrained(folder or repo id)``.
 

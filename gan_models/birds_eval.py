@@ -51,14 +51,17 @@ def centre(images: torch.Tensor, size: int = 64) -> torch.Tensor:
 
 
 def evaluate_birds(pipe, classifier, dataset: str, num_samples: int = 1000, num_holdout_classes: int = 20,
-                   holdout_seed: int = 0, truncation: float = 1.0, fid: bool = True, features=None) -> dict:
+                   holdout_seed: int = 0, truncation: float = 1.0, fid: bool = True, features=None,
+                   pad: str = "pad-blur") -> dict:
     from pathlib import Path
 
     size = pipe.generator.image_size
-    data = load_captioned(dataset, size=size * 9 // 8)
+    data = load_captioned(dataset, size=size * 9 // 8, how=pad)
     _, held_idx, held = holdout_classes(data.labels, num_holdout_classes, holdout_seed)
-    result = {"demo": "birds", "dataset": dataset, "heldout_species": len(held), "heldout_rows": len(held_idx)}
-    key = f"{Path(dataset).name}-heldout{num_holdout_classes}species-seed{holdout_seed}-pad{size * 9 // 8}-centre{size}"
+    result = {"demo": "birds", "dataset": dataset, "heldout_species": len(held), "heldout_rows": len(held_idx),
+              "real_padding": pad}
+    key = (f"{Path(dataset).name}-heldout{num_holdout_classes}species-seed{holdout_seed}-{pad}{size * 9 // 8}"
+           f"-centre{size}")
     return {**result, **score_birds(pipe, classifier, data.images[held_idx], [data.captions[r] for r in held_idx],
                                     num_samples, seed=holdout_seed, truncation=truncation, fid=fid, features=features,
                                     real_key=key)}

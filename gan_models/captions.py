@@ -7,9 +7,11 @@ column options. A text column may hold a list of captions or one string (split a
 
 **Squares.** The crops run from 2:1 tall to 2:1 wide. Cropping the middle cuts the head or
 tail off the long birds (a merganser loses its head), so we pad: the long side is resized to
-``size`` and the short side is padded with the edge colour, which keeps the whole bird; the
-padding shows as smeared streaks of background. Training pads to 72 and takes a random 64
-crop ("jitter", as in StackGAN); evaluation takes the centre 64 crop of the same 72 square.
+``size`` and the short side is padded with the edge colour, which keeps the whole bird. Plain
+edge padding shows as straight streaks of the border pixels, which a generator learns to draw;
+``pad-blur`` (the default) blurs the padded bands into a soft, out-of-focus background.
+Training pads to 72 and takes a random 64 crop ("jitter", as in StackGAN); evaluation takes the
+centre 64 crop of the same 72 square.
 
 **Caption embeddings** are a function of the captions and the frozen text encoder only, so
 they are computed once per dataset and kept in a safetensors file (fp16). Its key: the
@@ -119,7 +121,7 @@ def as_captions(value, row: int, column: str) -> list[str]:
 
 def load_captioned(name_or_path: str, *, image_column: str = "image", text_column: str = "text",
                    label_column: str | None = "label", split: str = "train", config: str | None = None,
-                   size: int = 72, how: str = "pad", max_rows: int | None = None, images: bool = True) -> Captioned:
+                   size: int = 72, how: str = "pad-blur", max_rows: int | None = None, images: bool = True) -> Captioned:
     """Decode a captioned dataset once (images padded to ``size`` squares; see the module docstring)."""
     from .data import images_to_uint8, load_hf_dataset
 

@@ -26,11 +26,13 @@ def square_image(image: Image.Image, size: int, mode: str = "RGB", how: str = "c
 
     ``center-crop`` resizes the short side to ``size`` and crops the middle;
     ``pad`` resizes the long side to ``size`` and pads with the edge colour (keeps the
-    whole subject, e.g. a bird crop that is wider than tall).
+    whole subject, e.g. a bird crop that is wider than tall); ``pad-blur`` pads the same way,
+    then blurs the padded bands (Gaussian, radius size/12), so the edge pixels' colours
+    become a soft out-of-focus background instead of straight streaks.
     """
     image = image.convert(mode)
     w, h = image.size
-    if how == "pad":
+    if how in ("pad", "pad-blur"):
         scale = size / max(w, h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         image = image.resize((nw, nh), Image.Resampling.LANCZOS)
@@ -39,9 +41,15 @@ def square_image(image: Image.Image, size: int, mode: str = "RGB", how: str = "c
         pad = [(pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2)]
         if arr.ndim == 3:
             pad.append((0, 0))
-        return Image.fromarray(np.pad(arr, pad, mode="edge"))
+        padded = np.pad(arr, pad, mode="edge")
+        if how == "pad-blur" and (pad_y or pad_x):
+            from PIL import ImageFilter
+
+            padded = np.array(Image.fromarray(padded).filter(ImageFilter.GaussianBlur(radius=size / 12)))
+            padded[pad[0][0]:pad[0][0] + nh, pad[1][0]:pad[1][0] + nw] = arr  # the photo itself stays sharp
+        return Image.fromarray(padded)
     if how != "center-crop":
-        raise ValueError(f"how must be 'center-crop' or 'pad', got {how!r}")
+        raise ValueError(f"how must be 'center-crop', 'pad' or 'pad-blur', got {how!r}")
     if (w, h) == (size, size):
         return image
     scale = size / min(w, h)

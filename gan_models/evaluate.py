@@ -134,6 +134,9 @@ def main(argv=None):
                                                            / "bird_colour_classifier"),
                         help="birds: the colour judge's folder (training/train_bird_colour_classifier.py)")
     parser.add_argument("--no_fid", action="store_true", help="maps, birds: skip FID/KID (no Inception weights needed)")
+    parser.add_argument("--pad", default="pad-blur", choices=["pad-blur", "pad"],
+                        help="birds: how the real crops are made square (pad-blur: as training does since "
+                             "2026-12; pad: plain edge padding, the earlier reference)")
     args = parser.parse_args(argv)
     defaults = DEFAULTS[args.demo]
     args.dataset = args.dataset or defaults["dataset"]
@@ -155,7 +158,7 @@ def main(argv=None):
 
         classifier = load_pretrained(ColourClassifier, args.colour_classifier)
         result = evaluate_birds(pipe, classifier, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
-                                args.truncation, fid=not args.no_fid)
+                                args.truncation, fid=not args.no_fid, pad=args.pad)
     elif args.demo == "maps":
         from .maps import evaluate_maps
 

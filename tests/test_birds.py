@@ -21,7 +21,7 @@ import common
 import train_text2img
 from gan_models import captions as captions_mod
 from gan_models import text_encoder
-from gan_models.birds import BirdsDiscriminator, BirdsGenerator, BirdsPipeline
+from gan_models.birds import BirdsDiscriminator, BirdsGenerator, BirdsPipeline, ProjectedBirdsDiscriminator
 from gan_models.captions import (EmbeddingCacheError, body_colour_spans, caption_embeddings, find_colour_word,
                                  holdout_classes, main_colour)
 from gan_models.layers import WeightsError, load_pretrained
@@ -242,6 +242,19 @@ def test_generator_and_discriminator_shapes():
     assert logits.shape == mismatched.shape == (3,) and torch.equal(d(images, text), logits)
 
 
+def test_projected_discriminator_reads_feature_maps_and_the_text():
+    d = ProjectedBirdsDiscriminator(text_dim=16, cond_dim=4, feature_sizes=(16, 8, 4, 2), head_width=8).eval()
+    feats = [torch.randn(3, c, s, s) for c, s in zip((24, 40, 112, 320), (16, 8, 4, 2))]
+    text = torch.randn(3, 16)
+    logits, mismatched = d(feats, text, text.roll(1, 0))
+    assert logits.shape == mismatched.shape == (3, 16 + 16 + 16 + 4)  # 4x4 positions per head (2x2 for the last)
+    assert torch.equal(d(feats, text), logits) and not torch.allclose(logits, mismatched)
+    assert all(not b.requires_grad for n, b in d.named_buffers() if n.startswith("ccm"))  # fixed random projections
+    same = ProjectedBirdsDiscriminator(text_dim=16, cond_dim=4, feature_sizes=(16, 8, 4, 2), head_width=8)
+    assert torch.equal(same.ccm0, d.ccm0)  # drawn from projection_seed, and saved with the weights
+    assert "ccm3" in d.state_dict()
+
+
 def test_text_norm_centres_and_scales_close_sentences():
     torch.manual_seed(0)
     direction = F.normalize(torch.randn(16), dim=0)
@@ -338,7 +351,8 @@ def tiny_args(dataset, out, *extra):
             "--cond_dim", "4", "--g_channels", "4", "--d_channels", "4", "--affine_hidden", "8", "--batch_size", "4",
             "--report_to", "none", "--log_steps", "1", "--sample_steps", "2", "--checkpointing_steps", "2",
             "--threads", "1", "--text_encoder", "test-hash", "--holdout_classes", "1", "--captions_per_image", "2",
-            "--magp_every", "2", "--sample_prompts", "a red bird", "a blue bird", *extra]
+            "--magp_every", "2", "--feature_size", "64", "--head_width", "8",
+            "--sample_prompts", "a red bird", "a blue bird", *extra]
 
 
 def test_train_checkpoint_resume_and_load(hash_encoder, tiny_captioned_dataset, tmp_path):
@@ -403,6 +417,57 @@ def test_init_generator_fine_tunes_from_saved_weights(hash_encoder, tiny_caption
     with pytest.raises(SystemExit, match="cannot read config.json"):
         train_text2img.main(train_text2img.parse_args(tiny_args(
             tiny_captioned_dataset, tmp_path / "e", "--max_steps", "1", "--init_generator", str(tmp_path), *cache)))
+
+
+def test_weights_folder_carries_d_and_training_goes_on_from_it(hash_encoder, tiny_captioned_dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    cache = ["--embedding_cache", str(tmp_path / "cache.safetensors")]
+    first = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "a", "--max_steps", "3", *cache)))
+    assert json.loads((first / "training_state.json").read_text()) == {"step": 3, "ema_updates": 3}
+    d_saved = load_file(str(first / "discriminator" / "model.safetensors"))
+    assert any(k.startswith("heads.") for k in d_saved)  # the projected D, with its fixed projections
+    load_pretrained(ProjectedBirdsDiscriminator, first / "discriminator")  # a Hub-format folder of its own
+    # zero new steps: G's EMA, D and the counters come back exactly as saved
+    same = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "b", "--max_steps", "3", "--resume_from_weights", str(first), *cache)))
+    for name in ("model.safetensors", "discriminator/model.safetensors"):
+        a, b = load_file(str(first / name)), load_file(str(same / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert json.loads((same / "training_state.json").read_text()) == {"step": 3, "ema_updates": 3}
+    # two more steps: the step count goes on (3 -> 5), the EMA keeps averaging from its count, D keeps learning
+    out = tmp_path / "c"
+    more = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, out, "--max_steps", "5", "--resume_from_weights", str(first), *cache)))
+    assert [json.loads(r)["step"] for r in (out / "metrics.jsonl").read_text().splitlines()] == [4, 5]
+    assert json.loads((more / "training_state.json").read_text()) == {"step": 5, "ema_updates": 5}
+    d_more = load_file(str(more / "discriminator" / "model.safetensors"))
+    assert any(not torch.equal(d_saved[k], d_more[k]) for k in d_saved if "heads" in k)
+    ccm = [k for k in d_saved if k.startswith("ccm")]
+    assert ccm and all(torch.equal(d_saved[k], d_more[k]) for k in ccm)  # the projections never train
+    # the EMA after resuming is an average that starts from the saved EMA, not a fresh copy of G
+    g_saved, g_more = load_file(str(first / "model.safetensors")), load_file(str(more / "model.safetensors"))
+    assert any(not torch.equal(g_saved[k], g_more[k]) for k in g_saved)
+    with pytest.raises(SystemExit, match="no discriminator/model.safetensors"):
+        train_text2img.main(train_text2img.parse_args(tiny_args(
+            tiny_captioned_dataset, tmp_path / "d", "--max_steps", "4", "--resume_from_weights",
+            str(tmp_path / "a" / "snapshots"), *cache)))
+    with pytest.raises(SystemExit, match="does not fit"):
+        train_text2img.main(train_text2img.parse_args(tiny_args(
+            tiny_captioned_dataset, tmp_path / "e", "--max_steps", "4", "--head_width", "4",
+            "--resume_from_weights", str(first), *cache)))
+
+
+@pytest.mark.parametrize("extra", [["--discriminator", "dfgan"], ["--magp_weight", "2"]])
+def test_dfgan_d_and_the_gradient_penalty_on_features_train(hash_encoder, tiny_captioned_dataset, tmp_path, extra):
+    folder = train_text2img.main(train_text2img.parse_args(tiny_args(
+        tiny_captioned_dataset, tmp_path / "run", "--max_steps", "2", *extra,
+        "--embedding_cache", str(tmp_path / "cache.safetensors"))))
+    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(np.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
+    cls = BirdsDiscriminator if extra[0] == "--discriminator" else ProjectedBirdsDiscriminator
+    load_pretrained(cls, folder / "discriminator")
 
 
 def test_precompute_here_then_train_where_there_is_no_encoder(hash_encoder, tiny_captioned_dataset, tmp_path,

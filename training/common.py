@@ -57,6 +57,11 @@ def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_ste
     a("--init_generator", default=None,
       help="fine-tune: start G (and its EMA) from saved generator weights, a folder with config.json + "
            "model.safetensors such as gan_models/weights/<demo>; D starts afresh; a checkpoint resumed from wins")
+    a("--resume_from_weights", default=None,
+      help="continue adversarial training from a saved weights folder that carries its discriminator (as "
+           "generator/ is written, or gan_models/weights/<demo>): G and its EMA from the generator weights, D from "
+           "discriminator/, the step count and EMA count from training_state.json (StyleGAN2-ADA's resume from "
+           "G + D); the optimizers start afresh; a checkpoint resumed from wins")
     a("--d_warmup_steps", type=int, default=0,
       help="train D alone for the first N steps (G frozen): lets a fresh D catch up with an --init_generator G "
            "before G learns from it")
@@ -139,15 +144,25 @@ def prepare_gan(accelerator, args, G: nn.Module, D: nn.Module, *extra_state):
     G's step calls it, and D's gradients are not wanted there. ``extra_state`` (objects with
     state_dict/load_state_dict) is checkpointed after the EMA and the step counter.
     """
+    if args.resume_from_weights and args.init_generator:
+        raise SystemExit("error: give --resume_from_weights (G + D) or --init_generator (G only), not both")
     if args.init_generator:  # a checkpoint loaded by resume() below replaces these weights
         init_generator(G, args.init_generator)
         accelerator.print(f"generator initialised from {args.init_generator}")
+    saved = None
+    if args.resume_from_weights:
+        saved = load_gan_folder(G, D, args.resume_from_weights)
+        accelerator.print(f"resuming adversarial training from {args.resume_from_weights} (G, D) at step "
+                          f"{saved['step']}")
     # A fine-tuned G is already good: its EMA averages from the first step instead of forgetting the start.
     ema = EMA(G, args.ema_decay, warmup=not args.init_generator).to(accelerator.device)
     opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(args.beta1, args.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(args.beta1, args.beta2))
     G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
     state = TrainState()
+    if saved:
+        state.step = saved["step"]
+        ema.num_updates.fill_(saved["ema_updates"])
     accelerator.register_for_checkpointing(ema, state, *extra_state)
     resume(accelerator, args, state)
     return G, D, accelerator.unwrap_model(D), opt_g, opt_d, ema, state
@@ -473,6 +488,49 @@ def save_generator(generator: nn.Module, folder: str | Path, *, fp16: bool = Fal
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
     return folder
+
+
+DISCRIMINATOR_DIR = "discriminator"
+TRAINING_STATE = "training_state.json"
+
+
+def save_gan_folder(folder: str | Path, generator: nn.Module, discriminator: nn.Module, *, step: int,
+                    ema_updates: int, fp16: bool = False) -> Path:
+    """The EMA generator (Hub format) with what continuing its adversarial training needs beside it.
+
+    ``folder/`` holds the generator, ``folder/discriminator/`` its discriminator (same format),
+    ``folder/training_state.json`` the step and the EMA's update count: StyleGAN2-ADA's network
+    file carries G, D and G_ema for the same reason (a fresh D makes fine-tuning close to a restart).
+    """
+    folder = save_generator(generator, folder, fp16=fp16)
+    save_generator(discriminator, folder / DISCRIMINATOR_DIR, fp16=fp16)
+    (folder / TRAINING_STATE).write_text(json.dumps({"step": int(step), "ema_updates": int(ema_updates)}, indent=1))
+    return folder
+
+
+def load_gan_folder(G: nn.Module, D: nn.Module, folder: str | Path) -> dict:
+    """Load a ``save_gan_folder`` folder into ``G`` and ``D`` (strict); returns its training state."""
+    from gan_models.layers import WEIGHTS_NAME, WeightsError, load_weights_into
+
+    folder = Path(folder)
+    state_file = folder / TRAINING_STATE
+    if not (folder / DISCRIMINATOR_DIR / WEIGHTS_NAME).is_file() or not state_file.is_file():
+        raise SystemExit(f"error: --resume_from_weights {folder}: no {DISCRIMINATOR_DIR}/{WEIGHTS_NAME} and "
+                         f"{TRAINING_STATE} there (a folder written by a training script since 2026-12 has them); "
+                         "for a generator alone use --init_generator")
+    try:
+        state = json.loads(state_file.read_text())
+        state = {"step": int(state["step"]), "ema_updates": int(state["ema_updates"])}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise SystemExit(f"error: --resume_from_weights {folder}: {TRAINING_STATE} is unreadable ({err})") from None
+    for model, path, what in ((G, folder / WEIGHTS_NAME, "generator"),
+                              (D, folder / DISCRIMINATOR_DIR / WEIGHTS_NAME, "discriminator")):
+        try:
+            load_weights_into(model, path)
+        except WeightsError as err:
+            raise SystemExit(f"error: --resume_from_weights {folder}: the {what} does not fit the network these "
+                             f"arguments build: {err}") from None
+    return state
 
 
 def write_model_card(folder: str | Path, *, title: str, pipeline_tag: str, dataset: str, license: str,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -39,7 +40,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from augment import diff_augment  # noqa: E402
-from gan_models.birds import EXAMPLE_PROMPTS, BirdsDiscriminator, BirdsGenerator  # noqa: E402
+from gan_models.birds import (EXAMPLE_PROMPTS, BirdsDiscriminator, BirdsGenerator,  # noqa: E402
+                              ProjectedBirdsDiscriminator)
+from gan_models.feature_networks import EfficientNetLite0Features, FeatureNetworkError  # noqa: E402
 from gan_models.captions import EmbeddingCacheError, caption_embeddings, holdout_classes, load_captioned  # noqa: E402
 from gan_models.data import holdout_split, to_float  # noqa: E402
 from gan_models.layers import load_pretrained  # noqa: E402
@@ -49,7 +52,8 @@ from gan_models.text_encoder import MINILM  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_args(parser, batch_size=64, max_steps=20_000, lr=1e-4)
-    parser.set_defaults(lr_d=4e-4, beta1=0.0, beta2=0.9)  # DF-GAN's: D learns 4x faster, no momentum
+    # Adam: DF-GAN's for its D (G 1e-4, D 4e-4, betas 0, 0.9); Projected GAN's for the projected D (2e-4, 0, 0.99)
+    parser.set_defaults(lr_g=None, lr_d=None, beta1=0.0, beta2=None)
     a = parser.add_argument
     a("--image_column", default="image")
     a("--text_column", default="text", help="a list of captions per row, or one string (split at newlines)")
@@ -70,7 +74,15 @@ def parse_args(argv=None):
     a("--affine_hidden", type=int, default=128)
     a("--mismatch_weight", type=float, default=0.5, help="weight of (real, wrong text) among D's fakes (0: plain cGAN)")
     a("--kl_weight", type=float, default=1.0, help="conditioning augmentation KL term")
-    a("--magp_weight", type=float, default=2.0, help="matching-aware gradient penalty (DF-GAN; 0: off)")
+    a("--discriminator", default="projected", choices=["projected", "dfgan"],
+      help="projected: heads on a frozen ImageNet EfficientNet-Lite0's features (Projected GAN); dfgan: DF-GAN's "
+           "D on pixels, trained from scratch")
+    a("--feature_size", type=int, default=128, help="projected: images are resized to this before the feature net")
+    a("--head_width", type=int, default=128, help="projected: channels of each scale's head")
+    a("--pad", default="pad-blur", choices=["pad-blur", "pad"], help="how the crops are made square")
+    a("--magp_weight", type=float, default=None,
+      help="matching-aware gradient penalty on what D sees and the text (DF-GAN; 0: off; default 2 for dfgan, "
+           "0 for projected)")
     a("--magp_power", type=float, default=6.0)
     a("--magp_every", type=int, default=4, help="lazy: every N steps, scaled by N")
     a("--diffaugment", default="translation,cutout", help="DiffAugment policy ('' for none; avoid color)")
@@ -85,6 +97,12 @@ def parse_args(argv=None):
     a("--eval_fid", default="yes", choices=["yes", "no"], help="no: colour only (no Inception network needed)")
     args = parser.parse_args(argv)
     args.load_size = args.load_size or args.resolution * 9 // 8
+    projected = args.discriminator == "projected"
+    args.lr_g = args.lr_g if args.lr_g is not None else (2e-4 if projected else 1e-4)
+    args.lr_d = args.lr_d if args.lr_d is not None else (2e-4 if projected else 4e-4)
+    args.beta2 = args.beta2 if args.beta2 is not None else (0.99 if projected else 0.9)
+    if args.magp_weight is None:
+        args.magp_weight = 2.0 if args.discriminator == "dfgan" else 0.0
     if args.mixed_precision == "fp16" and args.magp_weight > 0:
         parser.error("--mixed_precision fp16 scales the loss, and the gradient penalty would see scaled gradients: "
                      "use bf16 (or --magp_weight 0)")
@@ -120,7 +138,7 @@ def main(args) -> Path | None:
         torch.set_num_threads(args.threads)
     data = load_captioned(args.dataset, image_column=args.image_column, text_column=args.text_column,
                           label_column=args.label_column, split=args.split, config=args.dataset_config,
-                          size=args.load_size, max_rows=args.max_rows, images=not args.precompute_only)
+                          size=args.load_size, how=args.pad, max_rows=args.max_rows, images=not args.precompute_only)
     if args.precompute_only:
         cache = load_embeddings(args, data.captions)
         print(json.dumps({"path": str(cache.path), "bytes": cache.path.stat().st_size,
@@ -151,12 +169,33 @@ def main(args) -> Path | None:
     text_dim = text.shape[-1]
     G = BirdsGenerator(args.latent_dim, text_dim, args.cond_dim, args.g_channels, args.resolution,
                        args.affine_hidden, args.text_encoder)
-    D = BirdsDiscriminator(text_dim, args.cond_dim, args.d_channels, args.resolution)
+    if args.discriminator == "projected":  # D reads a frozen ImageNet network's features, not pixels
+        try:
+            features = EfficientNetLite0Features(args.feature_size).to(device)
+        except FeatureNetworkError as err:
+            raise SystemExit(f"error: {err}") from None
+        D = ProjectedBirdsDiscriminator(text_dim, args.cond_dim, features.channels,
+                                        [args.feature_size // s for s in (4, 8, 16, 32)], head_width=args.head_width)
+    else:
+        features = None
+        D = BirdsDiscriminator(text_dim, args.cond_dim, args.d_channels, args.resolution)
     G.text_norm.fit(text), D.text_norm.fit(text)  # centre and scale the sentence vectors (a resume reloads them)
     G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G, D, D_plain, opt_g, opt_d, ema, state = common.prepare_gan(accelerator, args, G, D)
 
     augment = (lambda x: diff_augment(x, args.diffaugment)) if args.diffaugment else (lambda x: x)
+
+    def seen_by_d(images, grad: bool):
+        """What D looks at: the augmented images, or (projected) the frozen network's feature maps of them."""
+        images = augment(images)
+        if features is None:
+            return images
+        with torch.set_grad_enabled(grad), accelerator.autocast():
+            return features(images)
+
+    def detach(seen):
+        return [f.detach() for f in seen] if isinstance(seen, list) else seen.detach()
+
     noise_dim = args.latent_dim + args.cond_dim
     sample = (common.fixed_noise(8, noise_dim).repeat(len(cache.prompts), 1).to(device),   # 8 birds per prompt
               cache.prompt_embeds.float().repeat_interleave(8, 0).to(device))
@@ -173,21 +212,29 @@ def main(args) -> Path | None:
         text = captions[rows[:n], torch.randint(0, captions.shape[1], (n,), device=device)].float()  # N x 384
         wrong = text.roll(1, dims=0)  # another bird's caption (the batch is shuffled)
 
-        # ---- discriminator: (real, its text) up; (fake, its text) and (real, wrong text) down
-        with torch.no_grad():
-            fake = G(torch.randn(n, noise_dim, device=device), text)
+        # ---- one batch of fakes per step: D sees it detached, G learns from the same batch
+        g_now = step >= args.d_warmup_steps  # (G waits while a fresh D catches up, if asked)
+        with torch.set_grad_enabled(g_now):
+            fake, kl = G(torch.randn(n, noise_dim, device=device), text, return_kl=True)
         gp_now = args.magp_weight > 0 and step % args.magp_every == 0
-        real_in = augment(real).detach().requires_grad_(gp_now)
+        real_seen = seen_by_d(real, grad=False)
+        fake_seen = seen_by_d(fake, grad=g_now)
+
+        # ---- discriminator: (real, its text) up; (fake, its text) and (real, wrong text) down
+        if gp_now:
+            real_seen = [f.detach().requires_grad_(True) for f in real_seen] if features else \
+                real_seen.detach().requires_grad_(True)
         text_in = text.detach().requires_grad_(gp_now)
-        real_logits, mismatch_logits = D(real_in, text_in, wrong)
-        fake_logits = D(augment(fake), text)
+        real_logits, mismatch_logits = D(real_seen, text_in, wrong)
+        fake_logits = D(detach(fake_seen), text)
         w = args.mismatch_weight
         d_loss = (F.relu(1 - real_logits).mean() + (1 - w) * F.relu(1 + fake_logits).mean()
                   + w * F.relu(1 + mismatch_logits).mean())
-        if gp_now:  # MA-GP: D flat around the real, matching pairs, in both the image and the text
-            g_image, g_text = torch.autograd.grad(real_logits.sum(), (real_in, text_in), create_graph=True)
-            g_text = g_text * D_plain.text_norm.scale  # the gradient in D's centred, scaled text space
-            norm = torch.cat([g_image.flatten(1), g_text], dim=1).norm(dim=1)
+        if gp_now:  # MA-GP: D flat around the real, matching pairs, in both what it sees and the text
+            inputs = real_seen if features else [real_seen]
+            grads = torch.autograd.grad(real_logits.sum(), [*inputs, text_in], create_graph=True)
+            g_text = grads[-1] * D_plain.text_norm.scale  # the gradient in D's centred, scaled text space
+            norm = torch.cat([g.flatten(1) for g in grads[:-1]] + [g_text], dim=1).norm(dim=1)
             d_loss = d_loss + args.magp_weight * args.magp_every * norm.pow(args.magp_power).mean()
         opt_d.zero_grad(set_to_none=True)
         accelerator.backward(d_loss)
@@ -195,10 +242,9 @@ def main(args) -> Path | None:
 
         # ---- generator: fakes that D takes for real *and* about their text, plus the CA's KL term
         g_logs = {}
-        if step >= args.d_warmup_steps:  # (G waits while a fresh D catches up, if asked)
+        if g_now:
             D_plain.requires_grad_(False)
-            fake, kl = G(torch.randn(n, noise_dim, device=device), text, return_kl=True)
-            g_adv = -D_plain(augment(fake), text).mean()
+            g_adv = -D_plain(fake_seen, text).mean()
             g_loss = g_adv + args.kl_weight * kl
             opt_g.zero_grad(set_to_none=True)
             accelerator.backward(g_loss)
@@ -219,20 +265,18 @@ def main(args) -> Path | None:
         if args.snapshot_steps and state.step % args.snapshot_steps == 0:
             common.save_snapshot(ema.model, args.output_dir, state.step, accelerator)
         if judge and state.step % args.eval_steps == 0 and state.step != args.max_steps:
-            judge(ema.model, state.step, accelerator)  # main process only; the others wait at the next all-reduce
+            judge(ema, D_plain, state.step, accelerator)  # main process only; the others wait at the next all-reduce
         if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
-            finish(accelerator, ema, sample, cache, args, push=True)
+            finish(accelerator, ema, D_plain, state.step, sample, cache, args, push=True)
 
     if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
         common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
     best = None
     if judge:
-        judge(ema.model, state.step, accelerator)
+        judge(ema, D_plain, state.step, accelerator)
         best = common.read_best(judge.best_dir)
-        if best["step"] != state.step:  # an earlier evaluation scored better: that generator is the result
-            accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator")
-            ema.model.load_state_dict(load_pretrained(BirdsGenerator, judge.best_dir).state_dict())
-    return finish(accelerator, ema, sample, cache, args, push=args.push_to_hub, best=best)
+    return finish(accelerator, ema, D_plain, state.step, sample, cache, args, push=args.push_to_hub, best=best,
+                  best_dir=judge.best_dir if judge else None)
 
 
 class Judge:
@@ -258,7 +302,7 @@ class Judge:
             return uses_text(a)
         return a.get("fid", -a["colour_accuracy_generated"]) < b.get("fid", -b["colour_accuracy_generated"])
 
-    def __call__(self, generator, step: int, accelerator) -> dict:
+    def __call__(self, ema, discriminator, step: int, accelerator) -> dict:
         from gan_models.birds import BirdsPipeline
         from gan_models.birds_eval import centre, score_birds
 
@@ -269,6 +313,7 @@ class Judge:
 
             self.features = InceptionFeatures()
             self.real_features = self.features(centre(self.images, args.resolution))  # once per run
+        generator = ema.model
         pipe = BirdsPipeline(copy.deepcopy(generator).float().eval(), self.encoder)
         result = {"step": step, **score_birds(pipe, self.classifier, self.images, self.captions, args.eval_samples,
                                               seed=args.holdout_seed, fid=fid, features=self.features,
@@ -280,8 +325,8 @@ class Judge:
             f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in scalars.items()}}) + "\n")
         accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v}" for k, v in scalars.items()))
         best = common.read_best(self.best_dir)
-        if best is None or self.better(result, best):
-            common.save_generator(generator, self.best_dir)
+        if best is None or self.better(result, best):  # kept with its D: training can go on from it
+            common.save_gan_folder(self.best_dir, generator, discriminator, step=step, ema_updates=int(ema.num_updates))
             (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
         return result
 
@@ -302,10 +347,21 @@ def save_samples(accelerator, ema, sample, prompts, args, step):
     accelerator.wait_for_everyone()
 
 
-def finish(accelerator, ema, sample, cache, args, push: bool, best: dict | None = None) -> Path:
-    """Save the EMA generator (with --eval_steps, the best one) with a sample grid and a model card; push if asked."""
+def finish(accelerator, ema, D, step, sample, cache, args, push: bool, best: dict | None = None,
+           best_dir: Path | None = None) -> Path:
+    """Save the EMA generator (with --eval_steps, the best one) and its D, a sample grid and a model card; push if asked.
+
+    ``--resume_from_weights`` continues from this folder (G, D, step).
+    """
     folder = Path(args.output_dir) / "generator"
     if accelerator.is_main_process:
+        if best and best["step"] != step:  # an earlier evaluation scored better: that G (and its D) is the result
+            accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator")
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(best_dir, folder)
+            ema.model.load_state_dict(load_pretrained(BirdsGenerator, folder).state_dict())
+        else:
+            common.save_gan_folder(folder, ema.model, D, step=step, ema_updates=int(ema.num_updates))
         steps = best["step"] if best else int(ema.num_updates)
         metrics, note = None, ""
         if best:
@@ -319,7 +375,6 @@ def finish(accelerator, ema, sample, cache, args, push: bool, best: dict | None 
                     f"at equal counts); colour accuracy of {best['colour_rows']} birds drawn from captions naming a "
                     "main colour, as judged by the colour classifier, against the same judge on the real photos "
                     "(ceiling) and on shuffled colours (floor); and after swapping the colour words.")
-        common.save_generator(ema.model, folder)
         prompt_grid(ema.model, sample).save(folder / "samples.png")
         (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         rows = "\n".join(f"{i + 1}. {p}" for i, p in enumerate(cache.prompts))
@@ -328,13 +383,18 @@ def finish(accelerator, ema, sample, cache, args, push: bool, best: dict | None 
             license="other", tags=["text-to-image", "df-gan", "stackgan", "cub-200-2011"],
             description=(
                 f"A DF-GAN-style text-to-image GAN ({args.resolution}x{args.resolution}; affine text conditioning in "
-                f"every generator block, StackGAN's conditioning augmentation, matching-aware hinge loss with "
-                f"MA-GP) trained {steps} steps on `{args.dataset}` ({args.captions_per_image} captions per image, "
+                f"every generator block, StackGAN's conditioning augmentation, matching-aware hinge loss"
+                + (f", a projected discriminator on a frozen ImageNet EfficientNet-Lite0's features at "
+                   f"{args.feature_size}x{args.feature_size} (Projected GAN)" if args.discriminator == "projected"
+                   else ", DF-GAN's discriminator with MA-GP")
+                + f") trained {steps} steps on `{args.dataset}` ({args.captions_per_image} captions per image, "
                 f"{args.holdout_classes} classes held out from seed {args.holdout_seed}); the weights are the EMA "
-                f"generator's. Prompts are embedded by the frozen `{args.text_encoder}`. Images were made square "
-                f"by padding the long side's gap with the edge colour (the whole bird is kept), at "
-                f"{args.load_size}x{args.load_size}, then randomly cropped to {args.resolution}. CUB-200-2011 is "
-                "for non-commercial research and education."
+                f"generator's, and `discriminator/` holds its discriminator (training continues from this folder "
+                f"with `--resume_from_weights`). Prompts are embedded by the frozen `{args.text_encoder}`. Images "
+                f"were made square by padding the long side's gap with the edge colour"
+                + (", blurred (a soft background, not streaks)" if args.pad == "pad-blur" else "")
+                + f" (the whole bird is kept), at {args.load_size}x{args.load_size}, then randomly cropped to "
+                f"{args.resolution}. CUB-200-2011 is for non-commercial research and education."
                 + (f" Fine-tuned from `{args.init_generator}` (a fresh discriminator trained alone for the first "
                    f"{args.d_warmup_steps} steps); the step count above is the fine-tuning's." if args.init_generator
                    else "")),
