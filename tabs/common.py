@@ -52,10 +52,18 @@ class Models:
     def __init__(self, sources: dict[str, tuple[str, str | None]] | None = None, use_hub: bool | None = None):
         self.sources, self.use_hub = sources or {}, use_hub
         self._loaded: dict[str, Loaded] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}  # one per demo: a slow birds load never blocks faces
+        self._locks_lock = threading.Lock()          # guards only the dict of locks (held for microseconds)
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(name, threading.Lock())
 
     def get(self, demo: Demo) -> Loaded:
-        with self._lock:
+        loaded = self._loaded.get(demo.name)
+        if loaded is not None:  # the common case: no lock at all
+            return loaded
+        with self._lock(demo.name):  # the first requests for a demo wait for one load, not one each
             if demo.name not in self._loaded:
                 source, revision = self.sources.get(demo.name, (None, None))
                 try:

@@ -154,8 +154,8 @@ class FIDJudge:
 
         self.args, self.features = args, InceptionFeatures()
         self.held_out, self.real = held_out, None
-        self.best: dict | None = None  # {"step", "fid", "kid", ...}
         self.best_dir = Path(args.output_dir) / "best_generator"
+        self.best: dict | None = common.read_best(self.best_dir)  # {"step", "fid", ...}; survives a resume
 
     def measure(self, ema, step: int, accelerator) -> dict:
         from gan_models.dcgan import DCGANPipeline
@@ -172,7 +172,7 @@ class FIDJudge:
         if self.best is None or result["fid"] < self.best["fid"]:
             self.best = result
             common.save_generator(ema.model, self.best_dir)
-            (self.best_dir / "eval.json").write_text(json.dumps(result, indent=2))
+            (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=2))
         return result
 
 
