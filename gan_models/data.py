@@ -18,7 +18,15 @@ def load_hf_dataset(name_or_path: str, split: str = "train", config: str | None 
     """``datasets.load_dataset`` for a Hub id ("ylecun/mnist") or a local folder alike."""
     from datasets import load_dataset
 
-    return load_dataset(name_or_path, config, split=split)
+    try:
+        ds = load_dataset(name_or_path, config, split=split)
+    except ValueError as err:
+        if "corresponds to no data" not in str(err):
+            raise
+        ds = []
+    if len(ds) == 0:
+        raise ValueError(f"dataset {name_or_path!r} (split {split!r}) has no rows: nothing to train or evaluate on")
+    return ds
 
 
 def square_image(image: Image.Image, size: int, mode: str = "RGB", how: str = "center-crop") -> Image.Image:
@@ -62,6 +70,8 @@ def square_image(image: Image.Image, size: int, mode: str = "RGB", how: str = "c
 def images_to_uint8(images, size: int, mode: str = "RGB", how: str = "center-crop") -> torch.Tensor:
     """PIL images -> uint8 tensor N x C x size x size."""
     arrays = [np.asarray(square_image(im, size, mode, how)) for im in images]
+    if not arrays:
+        raise ValueError("no images to decode: the dataset (after --max_rows) has no rows")
     stacked = np.stack(arrays)
     if stacked.ndim == 3:  # grayscale: N x H x W -> N x 1 x H x W
         stacked = stacked[:, None]

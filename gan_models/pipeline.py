@@ -63,19 +63,27 @@ def _number(value, name: str) -> float:
             raise InputError(f"{name} must be a number, got {value[:40]!r}") from None
     if not isinstance(value, numbers.Real):
         raise InputError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond any float (10**400)
+        raise InputError(f"{name} is far too large: {str(value)[:12]}… ({len(str(value))} digits)") from None
     if not math.isfinite(value):
         raise InputError(f"{name} must be a finite number, got {value}")
     return value
 
 
 def check_int(value, name: str, low: int, high: int) -> int:
-    number = _number(value, name)
-    if number != int(number):
-        raise InputError(f"{name} must be a whole number, got {number}")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)  # exact, however large (a float would round 2**53 + 1, or overflow)
+    else:
+        number = _number(value, name)
+        if number != int(number):
+            raise InputError(f"{name} must be a whole number, got {number}")
+        number = int(number)
     if not low <= number <= high:
-        raise InputError(f"{name} must be between {low} and {high}, got {int(number)}")
-    return int(number)
+        shown = str(number) if len(str(number)) <= 24 else f"{str(number)[:12]}… ({len(str(number))} digits)"
+        raise InputError(f"{name} must be between {low} and {high}, got {shown}")
+    return number
 
 
 def check_float(value, name: str, low: float, high: float) -> float:

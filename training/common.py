@@ -34,7 +34,7 @@ def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_ste
     a("--dataset_config", default=None, help="dataset configuration name, if it has several")
     a("--split", default="train")
     a("--output_dir", required=True, help="checkpoints, samples, logs and the final weights go here")
-    a("--seed", type=int, default=0)
+    a("--seed", type=seed_arg, default=0, help="0 to 2**32 - 1; process i draws its noise from seed + i")
     a("--holdout", type=int, default=0, help="rows held out from training (random, from --holdout_seed) for evaluation")
     a("--holdout_seed", type=int, default=0)
     a("--max_rows", type=int, default=None, help="use only the first N rows (quick experiments)")
@@ -54,6 +54,9 @@ def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_ste
       help="every N steps also keep the EMA generator (fp16, Hub format) in snapshots/step-N for later evaluation")
     a("--checkpoints_total_limit", type=int, default=3)
     a("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint folder")
+    a("--overwrite_output_dir", action="store_true",
+      help="start afresh in an --output_dir that holds another run's checkpoints: they (and its best generator, "
+           "snapshots, samples and metrics.jsonl) are deleted first; without it such a start is refused")
     a("--init_generator", default=None,
       help="fine-tune: start G (and its EMA) from saved generator weights, a folder with config.json + "
            "model.safetensors such as gan_models/weights/<demo>; D starts afresh; a checkpoint resumed from wins")
@@ -73,6 +76,25 @@ def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_ste
     a("--hub_model_id", default=None, help="user/name of the model repo")
     a("--hub_private", action="store_true")
     a("--hub_revision", default=None, help="branch to push to (created if needed)")
+
+
+MAX_SEED = 2**32 - 1
+
+
+def seed_arg(text: str) -> int:
+    """argparse type for --seed: a whole number from 0 to 2**32 - 1 (what every RNG it seeds accepts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}, got {value}")
+    return value
+
+
+def process_seed(seed: int, rank: int) -> int:
+    """Process ``rank``'s seed: seed + rank, wrapped into 0 .. 2**32 - 1 (numpy refuses anything larger)."""
+    return (seed + rank) % (MAX_SEED + 1)
 
 
 def check_output_dir(path: str | Path, min_free_mb: int = 200) -> Path:
@@ -127,7 +149,8 @@ def make_accelerator(args, project_name: str):
         cpu=multi_cpu, mixed_precision=args.mixed_precision, log_with=log_with,
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=str(Path(args.output_dir) / "logs")),
     )
-    set_seed(args.seed, device_specific=True)  # each process draws its own noise and augmentations
+    set_seed(process_seed(args.seed, accelerator.process_index))  # each process its own noise and augmentations
+    check_run_dir(accelerator, args)
     if accelerator.is_main_process:
         check_output_dir(args.output_dir)
         config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
@@ -323,8 +346,9 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, total_limit:
     """``accelerator.save_state`` into a temporary folder, then an atomic rename.
 
     A run killed mid-write leaves only a ``tmp-`` folder, which resume ignores; a
-    complete checkpoint carries ``complete.json`` with the size of every file, so a
-    checkpoint damaged later is detected before loading.
+    complete checkpoint carries ``complete.json``, written last, with the size and SHA-256 of
+    every file, so a checkpoint damaged later (a file truncated, zeroed, replaced) is detected
+    before anything of it is loaded.
     """
     root = Path(output_dir) / "checkpoints"
     final, tmp = root / f"checkpoint-{step}", root / f"tmp-checkpoint-{step}"
@@ -335,9 +359,10 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, total_limit:
     accelerator.save_state(str(tmp))
     _fault_injection("checkpoint", step)
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        sizes = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
-        (tmp / "complete.json").write_text(json.dumps({"step": step, "files": sizes}, indent=1))
+    if accelerator.is_main_process:  # the manifest is written last, after every file is complete
+        files = {str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                 for p in sorted(tmp.rglob("*")) if p.is_file()}
+        (tmp / MANIFEST).write_text(json.dumps({"step": step, "files": files}, indent=1))
         _fsync_dir(tmp)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
@@ -370,6 +395,29 @@ def _fsync_dir(path: Path) -> None:
             pass
 
 
+RUN_FILES = ("checkpoints", "best_generator", "snapshots", "samples", "metrics.jsonl")
+
+
+def check_run_dir(accelerator, args) -> None:
+    """Refuse to start a fresh run over another run's checkpoints (it would rotate its own new ones away,
+    and a later ``latest`` would resume the old run), unless ``--overwrite_output_dir`` deletes them first."""
+    existing = list_checkpoints(args.output_dir)
+    if not existing or args.resume_from_checkpoint:
+        return  # nothing there, or resuming (resume() refuses a 'latest' that finds none usable)
+    if not getattr(args, "overwrite_output_dir", False):
+        names = ", ".join(p.name for p in existing[-3:])
+        raise SystemExit(f"error: {args.output_dir} holds the checkpoints of another run ({names}): continue it "
+                         "with --resume_from_checkpoint latest, choose another --output_dir, or pass "
+                         "--overwrite_output_dir to delete that run's checkpoints and start afresh")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        for name in RUN_FILES:
+            path = Path(args.output_dir) / name
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        accelerator.print(f"--overwrite_output_dir: deleted the earlier run's {', '.join(RUN_FILES)}")
+    accelerator.wait_for_everyone()
+
+
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
     """Complete-looking checkpoints, oldest first (``tmp-`` folders never count)."""
     root = Path(output_dir) / "checkpoints"
@@ -377,21 +425,42 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
 
 
+MANIFEST = "complete.json"
+
+
+def sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def checkpoint_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be resumed from, or None if its files are all there and whole."""
-    marker = path / "complete.json"
+    """Why ``path`` cannot be resumed from, or None if every file its manifest lists is there, whole and unchanged."""
+    path = Path(path)
+    if not path.is_dir():
+        return "no such checkpoint folder"
+    marker = path / MANIFEST
     if not marker.is_file():
-        return "no complete.json (the write was interrupted)"
+        return f"no {MANIFEST} (the write was interrupted, or this is not a checkpoint of ours)"
     try:
         files = json.loads(marker.read_text())["files"]
-    except (json.JSONDecodeError, KeyError) as err:
-        return f"complete.json is unreadable ({err})"
-    for name, size in files.items():
+        files = {name: (int(f["bytes"]), str(f["sha256"])) for name, f in files.items()}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        return f"{MANIFEST} is unreadable or has no SHA-256 sums ({type(err).__name__}: {err})"
+    if not files:
+        return f"{MANIFEST} lists no files"
+    for name, (size, digest) in files.items():
         f = path / name
         if not f.is_file():
             return f"{name} is missing"
         if f.stat().st_size != size:
             return f"{name} has {f.stat().st_size} bytes, expected {size}"
+        if sha256_file(f) != digest:
+            return f"{name} has changed since it was written (SHA-256 differs)"
     return None
 
 
@@ -406,21 +475,26 @@ def resume(accelerator, args, state: TrainState) -> None:
             return
     else:
         candidates = [Path(args.resume_from_checkpoint)]
-    for path in candidates:
+    for path in candidates:  # verified before anything is loaded: a checkpoint is loaded whole or not at all
         problem = checkpoint_problem(path)
         if problem is None:
-            try:
-                accelerator.load_state(str(path))
-            except Exception as err:  # a file that is whole in size but unreadable
-                problem = f"loading failed: {err}"
-        if problem is None:
-            accelerator.print(f"resumed from {path} at step {state.step}")
-            return
+            break
         accelerator.print(f"skipping checkpoint {path}: {problem}")
         if args.resume_from_checkpoint != "latest":
             raise SystemExit(f"error: cannot resume from {path}: {problem}")
-    accelerator.print("no usable checkpoint: starting from step 0")
-    state.step = 0
+    else:
+        raise SystemExit(f"error: none of the checkpoints under {args.output_dir}/checkpoints can be resumed from "
+                         f"(see above); starting afresh there would rotate them away: choose another --output_dir, "
+                         f"or pass --overwrite_output_dir (without --resume_from_checkpoint) to delete them")
+    try:
+        accelerator.load_state(str(path))
+    except Exception as err:
+        # Whole and unchanged, yet not loadable here (other arguments, another architecture): part of it may be in
+        # the networks by now, so the run stops rather than train from a mixture.
+        raise SystemExit(f"error: checkpoint {path} passed its checksums but cannot be loaded into the networks "
+                         f"these arguments build ({type(err).__name__}: {err}); nothing was trained. Resume with "
+                         f"the arguments of the run that wrote it, or start afresh elsewhere") from None
+    accelerator.print(f"resumed from {path} at step {state.step}")
 
 
 # ----------------------------------------------------------------------------- logging, samples
