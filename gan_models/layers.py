@@ -47,9 +47,63 @@ class HubModel(
             weights = hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
                                       force_download=force_download, token=token,
                                       local_files_only=local_files_only)
-        model = cls(**model_kwargs)
+        model = build_from_config(cls, model_kwargs, f"config of {model_id}")
         load_weights_into(model, weights)
         return model.to(map_location).eval()
+
+
+# Bounds of the settings a config.json may give (by name): a bad or hostile file is refused before any
+# tensor is allocated (base_channels -4 crashed in a conv; latent_dim 10**9 in the allocator).
+CONFIG_LIMITS = {
+    "latent_dim": (1, 1024), "cond_dim": (1, 1024), "text_dim": (1, 4096), "affine_hidden": (1, 1024),
+    "base_channels": (1, 256), "channels": (1, 256), "head_width": (1, 1024), "image_size": (8, 512),
+    "in_channels": (1, 16), "out_channels": (1, 16), "num_classes": (1, 1000), "num_downs": (1, 10),
+    "num_layers": (1, 8), "max_mult": (1, 16), "projection_seed": (0, 2**32 - 1),
+}
+DEFAULT_INT_LIMITS = (1, 4096)
+
+
+def check_config(cls: type, config: dict, where: str) -> None:
+    """Every setting of ``config`` is one ``cls`` takes, of the right type and within CONFIG_LIMITS."""
+    import inspect
+    import math
+
+    if not isinstance(config, dict):
+        raise WeightsError(f"{where} must be a JSON object of settings, got {type(config).__name__}")
+    params = {k: p for k, p in inspect.signature(cls.__init__).parameters.items()
+              if k != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+    for key, value in config.items():
+        if key not in params:
+            raise WeightsError(f"{where}: {key!r} is not a setting of {cls.__name__} (it takes {sorted(params)})")
+        default = params[key].default
+        bad = None
+        if isinstance(default, bool):
+            bad = None if isinstance(value, bool) else "true or false"
+        elif isinstance(default, int):
+            low, high = CONFIG_LIMITS.get(key, DEFAULT_INT_LIMITS)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                bad = f"a whole number from {low} to {high}"
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                bad = "a finite number"
+        elif isinstance(default, str):
+            bad = None if isinstance(value, str) and len(value) <= 200 else "text of at most 200 characters"
+        elif isinstance(default, (list, tuple)):
+            ok = isinstance(value, (list, tuple)) and len(value) <= 64 and all(
+                (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4096) or
+                (isinstance(v, str) and len(v) <= 200) for v in value)
+            bad = None if ok else "a list of at most 64 whole numbers (0-4096) or names"
+        if bad:
+            raise WeightsError(f"{where}: {key} must be {bad}, got {json.dumps(value)[:60]}")
+
+
+def build_from_config(cls: type, config: dict, where: str):
+    """``cls(**config)`` after ``check_config``; any error building it becomes a WeightsError naming ``where``."""
+    check_config(cls, config, where)
+    try:
+        return cls(**config)
+    except Exception as err:  # a combination the bounds let through (e.g. an image_size the model cannot make)
+        raise WeightsError(f"{where} does not describe a buildable {cls.__name__}: {type(err).__name__}: {err}") from err
 
 
 def load_weights_into(model: nn.Module, weights_file: str | os.PathLike) -> nn.Module:
@@ -93,9 +147,9 @@ def load_pretrained(cls: type[HubModel], folder: str | os.PathLike) -> HubModel:
         raise WeightsError(f"config file not found: {config_file}")
     try:
         config = json.loads(config_file.read_text())
-        model = cls(**config)
-    except (json.JSONDecodeError, TypeError, ValueError) as err:
-        raise WeightsError(f"config file {config_file} does not describe a {cls.__name__}: {err}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+        raise WeightsError(f"config file {config_file} is not readable JSON: {err}") from err
+    model = build_from_config(cls, config, f"config file {config_file}")
     load_weights_into(model, folder / WEIGHTS_NAME)
     return model.eval()
 

@@ -26,7 +26,7 @@ from torch import nn
 from PIL import Image, ImageOps
 
 from .data import square_image
-from .layers import HubModel, fuse_batchnorm, init_dcgan_weights, load_pretrained
+from .layers import HubModel, check_config, fuse_batchnorm, init_dcgan_weights, load_pretrained
 from .pipeline import GANOutput, InputError, resolve_folder, to_output
 
 DIRECTIONS = ("a2b", "b2a")
@@ -101,6 +101,8 @@ class Pix2PixGenerator(HubModel, pipeline_tag="image-to-image", tags=["pix2pix",
         if not configs:
             raise ValueError("give the U-Net config of at least one direction (a2b or b2a)")
         self.a_name, self.b_name = a_name, b_name
+        for d, cfg in configs.items():  # nested settings get the same checks as a config.json's own
+            check_config(UNetGenerator, cfg, f"the {d} U-Net's settings")
         self.nets = nn.ModuleDict({d: UNetGenerator(**cfg) for d, cfg in configs.items()})
 
     @property

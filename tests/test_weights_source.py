@@ -100,3 +100,36 @@ def test_hub_switch(monkeypatch):
     assert not hub_enabled()
     monkeypatch.setenv("GAN_GALLERY_HUB", "1")
     assert hub_enabled()
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"base_channels": -4}, "base_channels must be a whole number from 1 to 256"),
+    ({"latent_dim": 10**9}, "latent_dim must be a whole number from 1 to 1024"),
+    ({"latent_dim": 8.5}, "latent_dim must be a whole number"),
+    ({"latent_dim": True}, "latent_dim must be a whole number"),
+    ({"image_size": 48}, "does not describe a buildable DCGANGenerator"),   # in bounds, but not a power of two
+    ({"layers": 3}, "'layers' is not a setting of DCGANGenerator"),
+])
+def test_a_bad_config_is_refused_and_the_tab_falls_back(faces_demo, tmp_path, change, fragment):
+    bad = tmp_path / "bad"
+    shutil.copytree(faces_demo.embedded, bad)
+    config = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**config, **change}))
+    from gan_models.dcgan import DCGANPipeline
+
+    with pytest.raises(WeightsError, match=fragment):
+        DCGANPipeline.from_pretrained(bad)
+    loaded = load_demo(faces_demo, str(bad), use_hub=False)
+    assert "embedded default weights" in loaded.origin and fragment.split(" ")[0] in loaded.fallback
+
+
+def test_nested_settings_are_checked_too(tmp_path):
+    from gan_models.pix2pix import Pix2PixPipeline
+
+    folder = tmp_path / "maps"
+    shutil.copytree(DEMOS["maps"].embedded, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["a2b"]["base_channels"] = 10**6
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="a2b U-Net's settings: base_channels must be"):
+        Pix2PixPipeline.from_pretrained(folder)
