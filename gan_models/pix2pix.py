@@ -143,6 +143,10 @@ def as_rgb(image) -> Image.Image:
         image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
     if not isinstance(image, Image.Image):
         raise InputError(f"give an image (PIL image, numpy array or file path), got {type(image).__name__}")
+    try:
+        image.load()  # a file opened lazily is decoded here, after the size checks
+    except (OSError, ValueError, SyntaxError) as err:
+        raise InputError(f"not a readable image: the file is truncated or damaged ({err})") from None
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         return as_rgb(np.asarray(image))
@@ -206,6 +210,11 @@ class Pix2PixPipeline:
         """The RGB picture the model will see, and a sentence saying what was done to it."""
         if mode not in ("tiles", "fit"):
             raise InputError(f"mode must be 'tiles' or 'fit', got {mode!r}")
+        if isinstance(image, (str, Path)):  # opened lazily: the size below is read from the header alone
+            try:
+                image = Image.open(image)
+            except (OSError, ValueError, Image.DecompressionBombError) as err:
+                raise InputError(f"cannot read the image file: {err}") from None
         if isinstance(image, Image.Image) and image.width * image.height > self.max_input_pixels:
             raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is "
                              f"{self.max_input_pixels // 1_000_000} megapixels")

@@ -21,20 +21,58 @@ OUTPUT_DIR = Path(tempfile.gettempdir()) / "gan-gallery-outputs"  # our generate
 OUTPUT_TTL_S = 15 * 60
 
 
-def guard_upload(image: gr.Image) -> gr.Image:
-    """Make ``image``'s decoding failures reach the user as a message that says what is wrong.
+def _upload_files(payload) -> list:
+    """The uploaded files inside a component's payload: one for an image, several for an editor canvas."""
+    if payload is None:
+        return []
+    if hasattr(payload, "path") or hasattr(payload, "url"):
+        return [payload]
+    files = [getattr(payload, k, None) for k in ("background", "composite")] + list(getattr(payload, "layers", []) or [])
+    return [f for f in files if f is not None]
 
-    Gradio opens an upload with PIL before our function runs; a file that is not an image, or
-    whose header claims a decompression bomb's size, would otherwise fail with a generic
-    "could not preprocess" error. PIL reads only the header there, so nothing big is decoded.
-    (A wrapper on the instance, not a subclass: Gradio writes a .pyi file beside the source of
-    every component subclass it sees.)
+
+def _header_size(data) -> tuple[int, int]:
+    """(width, height) from an upload's header only: ``Image.open`` decodes nothing until asked."""
+    with Image.open(data) as im:
+        return im.size
+
+
+def guard_upload(component, max_pixels: int):
+    """Check an upload's pixel count from its header before anything decodes it, and make decoding failures
+    reach the user as a message that says what is wrong.
+
+    Gradio's own preprocessing decodes a picture completely when it makes a PIL image (for a PNG,
+    even ``getexif()`` runs ``load()``): a solid 13000x13000 PNG is 0.66 MB to send and 676 MB to
+    decode. So before Gradio's preprocessing runs, every file in the payload is opened here
+    header-only and refused if it claims more than ``max_pixels``; components that take uploads
+    use ``type="filepath"``, which Gradio hands on without decoding, and the tab opens the file
+    itself (lazily: the pipeline checks the size again before it reads a pixel). ``data:`` URLs
+    (base64 inside the request) get the same header check. (A wrapper on the instance, not a
+    subclass: Gradio writes a .pyi file beside the source of every component subclass it sees.)
     """
-    preprocess = image.preprocess
+    preprocess = component.preprocess
+    limit = f"{max_pixels / 1e6:g} megapixels"
 
     def checked(payload):
         try:
+            for f in _upload_files(payload):
+                url = getattr(f, "url", None) or ""
+                if url.startswith("data:"):
+                    import base64
+                    import io
+
+                    source = io.BytesIO(base64.b64decode(url.split(",", 1)[-1], validate=False))
+                elif getattr(f, "path", None):
+                    source = f.path
+                else:
+                    continue
+                w, h = _header_size(source)
+                if w * h > max_pixels:
+                    raise gr.Error(f"The upload is refused: the picture is {w}x{h} pixels; the largest accepted is "
+                                   f"{limit}. Scale it down first.", print_exception=False)
             return preprocess(payload)
+        except gr.Error:  # ours, above (gr.Error is a ValueError: it must not fall into the clause below)
+            raise
         except Image.DecompressionBombError as err:
             raise gr.Error(f"The upload is refused: its header claims too many pixels to decode safely ({err}).",
                            print_exception=False) from err
@@ -42,8 +80,19 @@ def guard_upload(image: gr.Image) -> gr.Image:
             raise gr.Error("The upload is not a readable image: use a PNG, JPEG, WebP or GIF file "
                            f"({type(err).__name__}).", print_exception=False) from err
 
-    image.preprocess = checked
-    return image
+    component.preprocess = checked
+    return component
+
+
+def open_upload(path) -> Image.Image:
+    """An uploaded file (a path from a ``type="filepath"`` component) opened lazily: header read, pixels not yet."""
+    if path is None:
+        return None
+    try:
+        return Image.open(path)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise gr.Error("The upload is not a readable image: use a PNG, JPEG, WebP or GIF file "
+                       f"({type(err).__name__}).", print_exception=False) from err
 
 
 class Models:

@@ -11,9 +11,13 @@ from PIL import Image
 from gan_models.layers import MAX_SEED
 from gan_models.maps import BRUSHES, blank_canvas, draw_map
 from gan_models.pipeline import InputError, check_seed
+from gan_models.pix2pix import Pix2PixPipeline
 from gan_models.registry import DEMOS
 
-from .common import Models, guard_upload, output_path, user_error
+from .common import Models, guard_upload, open_upload, output_path, user_error
+
+MAX_UPLOAD_PIXELS = Pix2PixPipeline.max_input_pixels  # refused from the header, before anything is decoded
+MAX_CANVAS_PIXELS = 4096 * 4096                       # the painting canvas is 256x256; an API client may send more
 
 DIRECTIONS = [("Aerial photo → map", "a2b"), ("Map → aerial photo", "b2a")]
 MODES = [("Tiles: keep the picture's scale (big pictures in overlapping 256x256 tiles)", "tiles"),
@@ -60,6 +64,8 @@ def make_maps_fns(models: Models):
         if image is None:
             raise gr.Error("Upload or paste a picture first (or make an example with the buttons).",
                            print_exception=False)
+        if not isinstance(image, Image.Image):  # a file path from the upload: opened lazily, checked before decoding
+            image = open_upload(image)
         pipe = pipeline()
         try:
             t0 = time.perf_counter()
@@ -117,8 +123,9 @@ def maps_tab(models: Models):
                     example_map = gr.Button("Example map (drawn by code)", size="sm")
                     example_aerial = gr.Button("Example aerial photo (made by the model)", size="sm")
         with gr.Column(scale=2):
-            source = guard_upload(gr.Image(label="Input: an aerial photo or a map (upload or paste)", type="pil",
-                                           image_mode=None, sources=["upload", "clipboard"], format="png"))
+            source = guard_upload(gr.Image(label="Input: an aerial photo or a map (upload or paste)",
+                                           type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                           format="png"), MAX_UPLOAD_PIXELS)
         with gr.Column(scale=2):
             result = gr.Image(label="Output", type="filepath", format="png", interactive=False,
                               buttons=["download", "fullscreen"])
@@ -129,12 +136,12 @@ def maps_tab(models: Models):
                     "Wide strokes for water and parks, thin ones for streets.")
         with gr.Row():
             with gr.Column():
-                canvas = gr.ImageEditor(
+                canvas = guard_upload(gr.ImageEditor(
                     value=canvas_value(blank_canvas()), type="pil",
                     image_mode="RGBA", canvas_size=(256, 256), fixed_canvas=True, sources=[], layers=False,
                     transforms=[], label="Your map (256x256)", format="png",
                     brush=gr.Brush(colors=list(BRUSHES.values()), default_color=BRUSHES["street"],
-                                   color_mode="fixed", default_size=6))
+                                   color_mode="fixed", default_size=6)), MAX_CANVAS_PIXELS)
                 with gr.Row():
                     start = gr.Button("Start from a map drawn by code (example seed)", size="sm")
                     clear = gr.Button("Blank canvas", size="sm")

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from gan_models.pipeline import InputError
+from gan_models.pipeline import InputError, check_int
 from gan_models.playground import LOSSES, MAX_POINTS, ToyGAN, sample_target
 from gan_models.playground_render import REAL, dots, render, to_pixels, to_plane
 
@@ -125,7 +125,8 @@ def _stop_session(request: gr.Request | None) -> None:
 def prepare(session: Session | None, target, loss, lr_g, lr_d, d_steps, width, seed) -> Session:
     """The session's GAN for these settings: new if the target, width, seed or points changed, else reconfigured."""
     session = session or Session()
-    key = (target, int(width) if isinstance(width, (int, float)) else width, seed, tuple(session.points))
+    width = check_int(width, "network width", 4, 256)  # before it is a key: int(NaN) raised a bare ValueError
+    key = (target, width, seed, tuple(session.points))
     with session.lock:
         if session.gan is None or key != session.key:
             session.gan = ToyGAN(target, loss, lr_g, lr_d, d_steps, width, seed=0 if seed is None else seed,

@@ -74,3 +74,71 @@ def make_image_folder(folder: Path, num: int = 24, size: int = 40, mode: str = "
 @pytest.fixture
 def tiny_image_dataset(tmp_path):
     return make_image_folder(tmp_path / "images")
+
+
+# ----------------------------------------------------------------------------- the real app, as `python app.py`
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppProcess:
+    """`python app.py` running in a process of its own on a loopback port, with its embedded weights."""
+
+    def __init__(self, port: int, log_path: Path):
+        import subprocess
+
+        self.port, self.url, self.log_path = port, f"http://127.0.0.1:{port}", log_path
+        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "2"}
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        import time
+        import urllib.request
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"python app.py exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"python app.py did not answer within {timeout} s: {self.log_path.read_text()[-2000:]}")
+
+    def reset_peak_memory(self) -> None:
+        """Linux: restart the process's peak-RSS counter (VmHWM), so the next reading is one request's peak."""
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+
+    def peak_memory_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM in /proc/<pid>/status")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except Exception:
+            self.proc.kill()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def app_process(tmp_path_factory):
+    """The app exactly as users start it (`python app.py`, its launch options, embedded weights)."""
+    app = AppProcess(free_port(), tmp_path_factory.mktemp("app") / "app.log")
+    try:
+        app.wait_ready()
+        yield app
+    finally:
+        app.stop()
