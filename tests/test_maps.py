@@ -502,14 +502,31 @@ def test_maps_endpoint_through_gradio_client(maps_models, tmp_path):
         demo.close()
 
 
-def test_eval_steps_keep_the_best_generator(paired_dataset, tmp_path):
+def test_eval_steps_keep_the_best_generator(paired_dataset, tmp_path, monkeypatch):
+    """The held-out mIoUs are fixed by the test (the best at step 2 of 4: neither the first nor the last), so which
+    generator is kept is known: the one judged at step 2, recorded as it was judged."""
+    from safetensors.torch import load_file
+
+    real_judge, judged = train_pix2pix.Judge.__call__, []
+    mious = [0.2, 0.6, 0.4, 0.3]  # steps 1, 2, 3, 4
+
+    def scripted(self, generator, direction):
+        judged.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
+        return {**real_judge(self, generator, direction), "miou": mious[len(judged) - 1]}
+
+    monkeypatch.setattr(train_pix2pix.Judge, "__call__", scripted)
     out = tmp_path / "best"
     folder = train_pix2pix.main(train_pix2pix.parse_args(
         tiny_args(paired_dataset, out, "a2b", "--max_steps", "4", "--eval_steps", "1")))
     evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval/l1" in line]
-    assert [e["step"] for e in evals] == [1, 2, 3, 4]
-    best = max(evals, key=lambda e: e["eval/miou"])
+    assert [e["step"] for e in evals] == [1, 2, 3, 4] and [e["eval/miou"] for e in evals] == mious
+    assert len(judged) == 4 and any(not torch.equal(judged[1][k], judged[3][k]) for k in judged[1])  # G moved
     saved = json.loads((folder / "metrics.json").read_text())
-    assert saved["step"] == best["step"] and saved["miou"] == best["eval/miou"]
-    assert json.loads((out / "best_generator" / "metrics.json").read_text())["step"] == best["step"]
+    assert saved["step"] == 2 and saved["miou"] == 0.6
+    assert json.loads((out / "best_generator" / "metrics.json").read_text())["step"] == 2
+    kept = load_file(str(out / "best_generator" / "model.safetensors"))
+    assert kept.keys() == judged[1].keys() and all(torch.equal(kept[k], judged[1][k]) for k in kept)
+    final = load_file(str(folder / "model.safetensors"))  # generator/: the same weights (BatchNorm re-estimated)
+    params = [k for k in kept if "running" not in k and "num_batches" not in k]
+    assert params and all(torch.equal(final[k], judged[1][k]) for k in params)
     assert Pix2PixPipeline.from_pretrained(folder).directions == ["a2b"]
