@@ -265,6 +265,39 @@ def test_train_checkpoint_resume_and_load(tiny_labelled_dataset, tmp_path):
     assert "class-conditional" in card and "label accuracy" in card and "classifier-FID" in card
 
 
+def test_eval_steps_keep_the_best_digits(tiny_labelled_dataset, tmp_path, monkeypatch):
+    """The scores are fixed by the test: label accuracy first, then the lower classifier-FID. Step 4 ties step 6 on
+    accuracy with the lower FID, and beats step 2: its generator (recorded as it was judged) is the one kept, saved
+    and measured at the end."""
+    from safetensors.torch import load_file
+
+    clf_folder = tmp_path / "clf"
+    MNISTClassifier(num_classes=3, channels=4, feature_dim=8).save_pretrained(clf_folder)
+    real_judge, judged = train_cgan.Judge.__call__, []
+    scripted = [{"label_accuracy": 0.5, "classifier_fid": 9.0},   # step 2
+                {"label_accuracy": 0.8, "classifier_fid": 5.0},   # step 4: the best
+                {"label_accuracy": 0.8, "classifier_fid": 7.0}]   # step 6
+
+    def scripted_judge(self, generator, num, seed=10_000_000):
+        judged.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
+        result = real_judge(self, generator, num, seed)
+        return {**result, **scripted[len(judged) - 1]} if len(judged) <= 3 else result  # the 4th: the final one
+
+    monkeypatch.setattr(train_cgan.Judge, "__call__", scripted_judge)
+    out = tmp_path / "run"
+    folder = train_cgan.main(train_cgan.parse_args(
+        tiny_args(tiny_labelled_dataset, out, clf_folder, "--max_steps", "6")))
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval/" in line]
+    assert [e["step"] for e in evals] == [2, 4, 6] and [e["eval/best_step"] for e in evals] == [2, 4, 4]
+    assert len(judged) == 4 and any(not torch.equal(judged[1][k], judged[2][k]) for k in judged[1])  # G moved
+    for saved in (out / "best_generator", folder):  # kept while training, then saved as generator/
+        weights = load_file(str(saved / "model.safetensors"))
+        assert weights.keys() == judged[1].keys() and all(torch.equal(weights[k], judged[1][k]) for k in weights)
+    assert all(torch.equal(judged[3][k], judged[1][k]) for k in judged[1])  # the final figures are of that one
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["step"] == 4 and metrics["num_fake"] == 12
+
+
 class QuadrantJudge(torch.nn.Module):
     """A stand-in classifier whose answers vary from picture to picture (an untrained one answers one class for all
     the near-identical pictures of an untrained generator): features, the mean brightness of three quadrants (x100);
