@@ -95,10 +95,14 @@ def test_faces_endpoint_through_gradio_client(server):
 
 
 def test_bad_requests_get_errors_and_the_server_keeps_serving(server):
-    for args in [(-5, 3, 0.8), (1, 1000, 0.8), (1, 3, 9.0)]:
-        with pytest.raises(Exception) as info:
+    from gradio_client.exceptions import AppError
+
+    for args, message in [((-5, 3, 0.8), "Value -5 is less than minimum value 0."),  # the components' bounds
+                          ((1, 1000, 0.8), "Value 1000 is greater than maximum value 64."),
+                          ((1, 3, 9.0), "Value 9.0 is greater than maximum value 1.0.")]:
+        with pytest.raises(AppError) as info:
             server.predict(*args, api_name="/faces")
-        assert "value" in str(info.value).lower() or "must be" in str(info.value)
+        assert str(info.value) == message
     gallery, _ = server.predict(1, 2, 0.8, api_name="/faces")
     assert len(gallery) == 2
 

@@ -88,28 +88,43 @@ def pipe(tiny_birds_folder):
 COLOURS = {"red": (200, 30, 30), "yellow": (230, 210, 40), "blue": (40, 60, 200)}
 
 
-@pytest.fixture
-def tiny_captioned_dataset(tmp_path):
-    """24 non-square pictures of a coloured blob with 1-3 captions each and a species label: a parquet folder."""
+def row_captions(name, i):
+    """The captions of the i-th picture of a colour in tiny_captioned_dataset: 1, 2 or 3 of them."""
+    return [f"a {name} bird", f"this bird is {name} all over", f"a small {name} bird with a short beak"][:1 + i % 3]
+
+
+def caption_pair(name, i):
+    """Its first two captions, the first repeated where it has one (--captions_per_image 2)."""
+    first = row_captions(name, i)[:2]
+    return first if len(first) == 2 else first * 2
+
+
+def make_captioned_dataset(folder, species):
+    """8 non-square pictures of a coloured blob per species ({species: (colour word, rgb)}), with 1-3 captions each
+    that name the colour, and the species label: a parquet folder."""
     from datasets import ClassLabel, Dataset, Features, List, Value
     from datasets import Image as HFImage
 
     rng = np.random.default_rng(0)
     rows = {"image": [], "text": [], "label": []}
-    for k, (name, rgb) in enumerate(COLOURS.items()):
+    for k, (name, rgb) in enumerate(species.values()):
         for i in range(8):
             w, h = int(rng.integers(30, 60)), int(rng.integers(30, 60))
             im = Image.new("RGB", (w, h), tuple(int(x) for x in rng.integers(100, 200, 3)))
             ImageDraw.Draw(im).ellipse([w // 4, h // 4, 3 * w // 4, 3 * h // 4], fill=rgb)
             rows["image"].append(im)
-            rows["text"].append([f"a {name} bird", f"this bird is {name} all over",
-                                 f"a small {name} bird with a short beak"][:1 + i % 3])
+            rows["text"].append(row_captions(name, i))
             rows["label"].append(k)
-    features = Features({"image": HFImage(), "text": List(Value("string")), "label": ClassLabel(names=list(COLOURS))})
-    folder = tmp_path / "captioned"
+    features = Features({"image": HFImage(), "text": List(Value("string")), "label": ClassLabel(names=list(species))})
     folder.mkdir()
     Dataset.from_dict(rows, features=features).to_parquet(str(folder / "train.parquet"))
     return folder
+
+
+@pytest.fixture
+def tiny_captioned_dataset(tmp_path):
+    """24 pictures, 8 of each species of COLOURS (one colour each)."""
+    return make_captioned_dataset(tmp_path / "captioned", {name: (name, rgb) for name, rgb in COLOURS.items()})
 
 
 # ----------------------------------------------------------------------------- the real text encoder
@@ -237,7 +252,13 @@ def test_generator_and_discriminator_shapes():
     d = BirdsDiscriminator(text_dim=16, cond_dim=4, base_channels=4, image_size=64)
     noise, text = torch.randn(3, g.noise_dim), torch.randn(3, 16)
     images, kl = g(noise, text, return_kl=True)
-    assert images.shape == (3, 3, 64, 64) and images.abs().max() <= 1 and kl >= 0
+    assert images.shape == (3, 3, 64, 64) and images.abs().max() <= 1
+    # KL(N(mu, sigma^2) || N(0, 1)) of the conditioning augmentation, averaged over its dimensions
+    mu, logvar = g.ca(g.text_norm(text)).chunk(2, dim=1)
+    expected = torch.distributions.kl_divergence(torch.distributions.Normal(mu, (0.5 * logvar).exp()),
+                                                 torch.distributions.Normal(0.0, 1.0)).mean()
+    assert kl > 0.01
+    torch.testing.assert_close(kl, expected, rtol=1e-5, atol=1e-7)
     logits, mismatched = d(images, text, text.roll(1, 0))
     assert logits.shape == mismatched.shape == (3,) and torch.equal(d(images, text), logits)
 
@@ -265,8 +286,10 @@ def test_text_norm_centres_and_scales_close_sentences():
     out = g.text_norm(embeds.reshape(-1, 16))
     torch.testing.assert_close(out.mean(0), torch.zeros(16), atol=1e-4, rtol=0)
     torch.testing.assert_close(out.var(0).mean(), torch.tensor(1.0), atol=1e-3, rtol=0)
-    spread = lambda x: (x[0] - x[1]).norm() / x[0].norm()  # noqa: E731
-    assert spread(out) > 5 * spread(embeds.reshape(-1, 16))  # what tells two captions apart is now large
+    flat = embeds.reshape(-1, 16)  # (s - mean) / scale, the scale one number: the root of the mean variance
+    scale = flat.var(0).mean().sqrt()
+    torch.testing.assert_close(out, (flat - flat.mean(0)) / scale, atol=1e-5, rtol=1e-5)
+    assert scale < 0.05  # what told two captions apart (~0.02 per dimension) is now of unit size
 
 
 def test_safetensors_round_trip(tiny_birds_folder, tmp_path):
@@ -312,7 +335,7 @@ def test_cache_is_reused_and_invalidated_when_captions_encoder_or_k_change(hash_
 
     seen.clear()
     caption_embeddings(changed, 1, encoder_name="test-hash", dataset="tiny", cache_path=path, log=seen.append)
-    assert any("1 captions per image" in s or "2 captions per image" in s for s in seen)
+    assert any("made with 2 captions per image, not 1" in s for s in seen), seen
 
     seen.clear()  # new weights of the same encoder
     monkeypatch.setattr(text_encoder, "_loaded", {"test-hash@cpu": HashEncoder(version="2")})
@@ -371,7 +394,15 @@ def test_train_checkpoint_resume_and_load(hash_encoder, tiny_captioned_dataset, 
     assert {"d_loss", "g_adv", "kl", "real_logit", "fake_logit", "mismatch_logit"} <= set(rows[0])
     pipe = BirdsPipeline.from_pretrained(folder)
     assert len(pipe("a yellow bird", 3, seed=0).images) == 3
-    assert pipe.generator.text_norm.mean.abs().sum() > 0  # fitted to the training captions, saved and loaded
+    # fitted to the training captions (the two held-in species, their first 2 captions, cycled; stored in fp16),
+    # saved and loaded
+    held = holdout_classes(np.repeat(np.arange(3), 8), 1, 0)[2]
+    pairs = [caption_pair(name, i) for k, name in enumerate(COLOURS) if k not in held for i in range(8)]
+    vectors = HashEncoder().encode([t for pair in pairs for t in pair]).embeds.half().float()
+    assert len(vectors) == 32
+    torch.testing.assert_close(pipe.generator.text_norm.mean, vectors.mean(0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(pipe.generator.text_norm.scale, vectors.var(0).mean().sqrt()[None],
+                               atol=1e-6, rtol=1e-5)
     card = (folder / "README.md").read_text()
     assert "text-to-image" in card and "edge colour" in card
     snippet = card.split("```python")[1].split("```")[0]
@@ -498,46 +529,98 @@ def test_jitter_crops_each_image_within_its_own_square():
 
 
 # ----------------------------------------------------------------------------- evaluation
-def test_colour_judge_and_evaluation_run_on_a_tiny_dataset(hash_encoder, tiny_captioned_dataset, tmp_path):
+def test_colour_judge_and_evaluation_run_on_a_tiny_dataset(hash_encoder, tmp_path):
     import train_bird_colour_classifier as tcc
     from gan_models.birds_eval import evaluate_birds, swap_colours
+    from gan_models.captions import COLOURS as NAMES, load_captioned
     from gan_models.colour_classifier import ColourClassifier
 
-    folder = tcc.main(tcc.parse_args(["--dataset", str(tiny_captioned_dataset), "--output_dir", str(tmp_path / "c"),
-                                      "--holdout_classes", "1", "--epochs", "2", "--batch_size", "8", "--threads", "1"]))
+    # two blue species, so that the held-out one has a colour the classifier learned from the other
+    dataset = make_captioned_dataset(tmp_path / "four", {**{n: (n, rgb) for n, rgb in COLOURS.items()},
+                                                         "bluebird": ("blue", (60, 90, 230))})
+    seed = next(s for s in range(100) if holdout_classes(np.repeat(np.arange(4), 8), 1, s)[2] == [2])
+    folder = tcc.main(tcc.parse_args(["--dataset", str(dataset), "--output_dir", str(tmp_path / "c"),
+                                      "--holdout_classes", "1", "--holdout_seed", str(seed), "--epochs", "4",
+                                      "--batch_size", "8", "--threads", "1"]))
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["heldout_rows"] == 8 and 0 <= metrics["real_accuracy"] <= 1
-    clf = load_pretrained(ColourClassifier, folder)
+    clf = load_pretrained(ColourClassifier, folder).eval()
+    # by hand: the held-out species' 8 crops (centre 64 of 72), all blue, judged by the saved classifier
+    data = load_captioned(str(dataset), size=72)
+    held_idx = holdout_classes(data.labels, 1, seed)[1]
+    blue = NAMES.index("blue")
+    real = data.images[held_idx][..., 4:68, 4:68].float() / 127.5 - 1
+    with torch.inference_mode():
+        real_right = (clf(real).argmax(1) == blue).float().mean().item()
+    assert metrics["heldout_rows"] == 8 and metrics["real_accuracy"] == round(real_right, 4)
+
+    torch.manual_seed(4)
     pipe = BirdsPipeline(BirdsGenerator(latent_dim=8, text_dim=16, cond_dim=4, base_channels=4, image_size=64,
                                         affine_hidden=8, text_encoder="test-hash"))
-    result = evaluate_birds(pipe, clf, str(tiny_captioned_dataset), num_samples=8, num_holdout_classes=1, fid=False)
+    with torch.no_grad():  # birds whose colour depends on the text and the noise, so the judge's answers vary
+        for m in pipe.generator.modules():  # (this seed: 5 of 8 judged blue, 1 of the 8 swapped birds right)
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+                m.weight.normal_(0, 0.7)
+    result = evaluate_birds(pipe, clf, str(dataset), num_samples=8, num_holdout_classes=1, holdout_seed=seed,
+                            fid=False)
     assert result["colour_rows"] == 8 and result["heldout_species"] == 1
-    for key in ("colour_accuracy_generated", "colour_accuracy_real_ceiling", "colour_accuracy_shuffled_floor",
-                "swapped_colour_accuracy"):
-        assert 0 <= result[key] <= 1
+
+    # by hand: bird i drawn from its row's first caption ("a blue bird") with seed 20,000,000 + i, stored as uint8;
+    # the swapped bird from the same seed, told the i-th other colour in turn
+    def judged(texts):
+        birds = torch.cat([pipe(text, seeds=[20_000_000 + i], output_type="pt").images for i, text in enumerate(texts)])
+        with torch.inference_mode():
+            return clf(((birds + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1).argmax(1)
+
+    generated = (judged(["a blue bird"] * 8) == blue).float().mean().item()
+    targets = [(blue + 1 + i % 7) % 8 for i in range(8)]
+    swapped = (judged([f"a {NAMES[c]} bird" for c in targets]) == torch.tensor(targets)).float().mean().item()
+    assert result["colour_accuracy_real_ceiling"] == round(real_right, 4)  # the same crops as the classifier's test
+    assert result["colour_accuracy_generated"] == round(generated, 4)
+    assert result["colour_accuracy_shuffled_floor"] == round(generated, 4)  # one colour: shuffling changes nothing
+    assert result["swapped_colour_accuracy"] == round(swapped, 4) and result["swapped_chance"] == 0.125
+    assert (generated, swapped) == (0.625, 0.125)  # (the figures above are not all 0 or 1)
     assert swap_colours("a white bird with brown wings and a black beak", "blue") == \
         "a blue bird with blue wings and a black beak"
 
 
 def test_eval_steps_keep_the_best_birds_and_put_the_figures_in_the_card(hash_encoder, tiny_captioned_dataset,
-                                                                        tmp_path, pixel_features):
+                                                                        tmp_path, pixel_features, monkeypatch):
+    """The scores are fixed by the test: at step 2 the birds ignore the text (lowest FID), at 4 and 6 they follow
+    it, with the lower FID at 4. The best is step 4 (neither the first, the last, nor the lowest FID): its
+    generator, recorded as it was judged, must be the one kept and saved."""
     from huggingface_hub import ModelCard
+    from safetensors.torch import load_file
 
+    import gan_models.birds_eval
+
+    real_score, judged = gan_models.birds_eval.score_birds, []
+    scripted = [dict(colour_accuracy_generated=0.1, colour_accuracy_shuffled_floor=0.2, fid=10.0),   # step 2
+                dict(colour_accuracy_generated=0.5, colour_accuracy_shuffled_floor=0.2, fid=90.0),   # step 4
+                dict(colour_accuracy_generated=0.5, colour_accuracy_shuffled_floor=0.2, fid=120.0)]  # step 6
+
+    def scripted_score(pipe, *args, **kwargs):
+        judged.append({k: v.detach().clone() for k, v in pipe.generator.state_dict().items()})
+        return {**real_score(pipe, *args, **kwargs), **scripted[len(judged) - 1]}
+
+    monkeypatch.setattr(gan_models.birds_eval, "score_birds", scripted_score)
     out = tmp_path / "run"
     folder = train_text2img.main(train_text2img.parse_args(tiny_args(
-        tiny_captioned_dataset, out, "--max_steps", "4", "--eval_steps", "2", "--eval_samples", "6")))
+        tiny_captioned_dataset, out, "--max_steps", "6", "--eval_steps", "2", "--eval_samples", "6")))
     evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval/fid" in line]
-    assert [e["step"] for e in evals] == [2, 4] and all(e["eval/colour_rows"] == 6 for e in evals)
+    assert [e["step"] for e in evals] == [2, 4, 6] and all(e["eval/colour_rows"] == 6 for e in evals)
+    assert [e["eval/fid"] for e in evals] == [10.0, 90.0, 120.0] and len(judged) == 3
+    assert any(not torch.equal(judged[1][k], judged[2][k]) for k in judged[1])  # G moved after step 4
     best = json.loads((out / "best_generator" / "metrics.json").read_text())
-    assert best["step"] in (2, 4) and best["num_fake"] == 6 and best["num_real"] == 8  # the held-out species' rows
-    other = next(e for e in evals if e["step"] != best["step"])
-    assert not train_text2img.Judge.better({k.removeprefix("eval/"): v for k, v in other.items()}, best)
+    assert best["step"] == 4 and best["fid"] == 90.0 and best["num_fake"] == 6 and best["num_real"] == 8
+    assert json.loads((folder / "training_state.json").read_text())["step"] == 4
+    for saved in (out / "best_generator", folder):  # kept while training, then saved as generator/
+        weights = load_file(str(saved / "model.safetensors"))
+        assert weights.keys() == judged[1].keys(), saved
+        assert all(torch.equal(weights[k], judged[1][k]) for k in weights), saved
     card = ModelCard.load(folder / "README.md")
     figures = {r.metric_type: r.metric_value for r in card.data.eval_results}
-    assert figures["fid"] == best["fid"] and figures["colour_accuracy_generated"] == best["colour_accuracy_generated"]
-    assert f"at step {best['step']}" in card.text
-    kept = load_pretrained(BirdsGenerator, folder)
-    torch.testing.assert_close(kept.state_dict(), load_pretrained(BirdsGenerator, out / "best_generator").state_dict())
+    assert figures["fid"] == 90.0 and figures["colour_accuracy_generated"] == 0.5
+    assert "at step 4" in card.text
 
 
 def test_the_best_birds_follow_the_text_then_have_the_lowest_fid():

@@ -202,13 +202,33 @@ def test_label_accuracy_on_a_hand_made_case():
         label_accuracy(ValueOracle(), images, [0, 1, 2])
 
 
+def frechet_by_hand(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr((S_a^1/2 S_b S_a^1/2)^1/2), square roots by eigendecomposition."""
+    a, b = a.double(), b.double()
+    s_a, s_b = torch.cov(a.T), torch.cov(b.T)
+
+    def root(m):
+        w, v = torch.linalg.eigh(m)
+        return v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
+
+    r = root(s_a)
+    cross = torch.linalg.eigvalsh(r @ s_b @ r).clamp(min=0).sqrt().sum()
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + s_a.trace() + s_b.trace() - 2 * cross)
+
+
 def test_classifier_fid_is_zero_for_the_same_set_and_grows_with_a_shift():
     torch.manual_seed(0)
     clf = MNISTClassifier(num_classes=10, channels=4, feature_dim=8).eval()
+    with torch.no_grad():  # features 20x larger (ReLU: the same pattern), distances well above the 3-decimal rounding
+        clf.fc[1].weight.mul_(20), clf.fc[1].bias.mul_(20)
     real = torch.rand(200, 1, 28, 28) * 2 - 1
     same = classifier_fid(clf, real, real)
     assert abs(same["classifier_fid"]) < 1e-3 and same["num_real"] == same["num_fake"] == 200
-    assert classifier_fid(clf, real, (real + 0.8).clamp(-1, 1))["classifier_fid"] > same["classifier_fid"] + 1e-3
+    shifted = (real + 0.8).clamp(-1, 1)
+    with torch.no_grad():
+        expected = frechet_by_hand(clf.features(real), clf.features(shifted))
+    assert expected > 1
+    assert classifier_fid(clf, real, shifted)["classifier_fid"] == pytest.approx(expected, abs=1e-3)
 
 
 # ----------------------------------------------------------------------------- training
@@ -245,16 +265,91 @@ def test_train_checkpoint_resume_and_load(tiny_labelled_dataset, tmp_path):
     assert "class-conditional" in card and "label accuracy" in card and "classifier-FID" in card
 
 
+def test_eval_steps_keep_the_best_digits(tiny_labelled_dataset, tmp_path, monkeypatch):
+    """The scores are fixed by the test: label accuracy first, then the lower classifier-FID. Step 4 ties step 6 on
+    accuracy with the lower FID, and beats step 2: its generator (recorded as it was judged) is the one kept, saved
+    and measured at the end."""
+    from safetensors.torch import load_file
+
+    clf_folder = tmp_path / "clf"
+    MNISTClassifier(num_classes=3, channels=4, feature_dim=8).save_pretrained(clf_folder)
+    real_judge, judged = train_cgan.Judge.__call__, []
+    scripted = [{"label_accuracy": 0.5, "classifier_fid": 9.0},   # step 2
+                {"label_accuracy": 0.8, "classifier_fid": 5.0},   # step 4: the best
+                {"label_accuracy": 0.8, "classifier_fid": 7.0}]   # step 6
+
+    def scripted_judge(self, generator, num, seed=10_000_000):
+        judged.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
+        result = real_judge(self, generator, num, seed)
+        return {**result, **scripted[len(judged) - 1]} if len(judged) <= 3 else result  # the 4th: the final one
+
+    monkeypatch.setattr(train_cgan.Judge, "__call__", scripted_judge)
+    out = tmp_path / "run"
+    folder = train_cgan.main(train_cgan.parse_args(
+        tiny_args(tiny_labelled_dataset, out, clf_folder, "--max_steps", "6")))
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval/" in line]
+    assert [e["step"] for e in evals] == [2, 4, 6] and [e["eval/best_step"] for e in evals] == [2, 4, 4]
+    assert len(judged) == 4 and any(not torch.equal(judged[1][k], judged[2][k]) for k in judged[1])  # G moved
+    for saved in (out / "best_generator", folder):  # kept while training, then saved as generator/
+        weights = load_file(str(saved / "model.safetensors"))
+        assert weights.keys() == judged[1].keys() and all(torch.equal(weights[k], judged[1][k]) for k in weights)
+    assert all(torch.equal(judged[3][k], judged[1][k]) for k in judged[1])  # the final figures are of that one
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["step"] == 4 and metrics["num_fake"] == 12
+
+
+class QuadrantJudge(torch.nn.Module):
+    """A stand-in classifier whose answers vary from picture to picture (an untrained one answers one class for all
+    the near-identical pictures of an untrained generator): features, the mean brightness of three quadrants (x100);
+    the class, the brightest of them."""
+
+    num_classes = 3
+
+    def features(self, x):
+        return 100 * torch.stack([x[..., :14, :14].mean((1, 2, 3)), x[..., :14, 14:].mean((1, 2, 3)),
+                                  x[..., 14:, :14].mean((1, 2, 3))], 1)
+
+    def forward(self, x):
+        f = self.features(x)
+        return f - f.mean(1, keepdim=True)
+
+
 def test_evaluate_digits_reports_every_figure(tiny_labelled_dataset):
+    from gan_models.data import holdout_split, load_labelled_tensors
     from gan_models.evaluate import evaluate_digits
 
     torch.manual_seed(0)
     pipe = CGANPipeline(CGANGenerator(latent_dim=8, num_classes=3, base_channels=4).eval())
-    clf = MNISTClassifier(num_classes=3, channels=4, feature_dim=8).eval()
-    result = evaluate_digits(pipe, clf, str(tiny_labelled_dataset), num_samples=30, holdout=15)
+    judge = QuadrantJudge()
+    result = evaluate_digits(pipe, judge, str(tiny_labelled_dataset), num_samples=30, holdout=15)
     assert result["num_fake"] == 30 and result["num_real"] == 15
-    assert len(result["per_class_accuracy"]) == 3 and len(result["diversity_ratio_per_class"]) == 3
-    assert 0 <= result["label_accuracy"] <= 1 and math.isfinite(result["classifier_fid"])
+
+    # the same figures by hand: 10 digits of each class from seeds 10,000,000 on, stored as uint8, judged; the
+    # Fréchet distance of their features from the 15 held-out rows'; per class the mean pairwise feature distance
+    images, labels, _ = load_labelled_tensors(str(tiny_labelled_dataset), size=28, mode="L")
+    _, held = holdout_split(len(images), 15, 0)
+    real, real_labels = images[held].float() / 127.5 - 1, labels[held]
+    seeds = list(range(10_000_000, 10_000_010))
+    fake = torch.cat([pipe(labels=[y], seeds=seeds, output_type="pt").images for y in range(3)])
+    fake = ((fake + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
+    asked = torch.arange(3).repeat_interleave(10)
+    right = judge(fake).argmax(1) == asked
+    per_class = [round(right[asked == y].float().mean().item(), 4) for y in range(3)]
+    assert 0 < right.float().mean() < 1  # (a judge that is sometimes right, sometimes not)
+    assert result["label_accuracy"] == round(right.float().mean().item(), 4)
+    assert result["per_class_accuracy"] == per_class and result["worst_class_accuracy"] == min(per_class)
+    real_right = (judge(real).argmax(1) == real_labels).float().mean().item()
+    assert result["classifier_accuracy_on_real_holdout"] == round(real_right, 4)
+    assert result["classifier_fid"] == pytest.approx(frechet_by_hand(judge.features(real), judge.features(fake)),
+                                                     abs=1e-3)
+
+    def spread(f):
+        n = len(f)
+        return (f[:, None] - f[None]).pow(2).sum(-1).sqrt().sum().item() / (n * (n - 1))
+
+    ratios = [round(spread(judge.features(fake)[asked == y].double()) /
+                    spread(judge.features(real)[real_labels == y].double()), 3) for y in range(3)]
+    assert result["diversity_ratio_per_class"] == ratios
 
 
 # ----------------------------------------------------------------------------- the tab

@@ -167,12 +167,87 @@ def test_large_pictures_are_scaled_down_to_the_pixel_budget(pipe):
     assert out.images[0].size == (120, 90) and "1200x900 resized to 120x90" in out.messages[0]
 
 
-def test_tiles_blend_without_seams(pipe):
-    """A uniform picture gives a near-uniform output whatever the tiling: no visible tile edges."""
-    out = pipe(Image.new("RGB", (150, 70), (120, 120, 120)), "a2b", output_type="pt").images[0]
-    inner = out[:, 8:-8, 8:-8]  # the network's own border effects aside
-    single = pipe(Image.new("RGB", (32, 32), (120, 120, 120)), "a2b", output_type="pt").images[0][:, 8:-8, 8:-8]
-    assert (inner.mean((1, 2)) - single.mean((1, 2))).abs().max() < 0.05
+def local_translator(num_downs: int = 6, seed: int = 0) -> Pix2PixPipeline:
+    """A tiny U-Net that translates locally, as a trained pix2pix mostly does: the outermost decoder level sees
+    only the first encoder level (the deeper path is cut), and the weights are large enough for the output to
+    follow the picture. A tile's output then depends on the tile only near its edges (zero padding), so the
+    translation of any window of a picture is a fair reference for the tiled picture away from the window's edges.
+    (A random U-Net's 1x1 bottleneck makes every output pixel depend on the whole tile: no tiling could match.)"""
+    import math
+
+    torch.manual_seed(seed)
+    g = Pix2PixGenerator(a2b={"base_channels": 4, "num_downs": num_downs, "max_mult": 2},
+                         a_name="aerial", b_name="map").eval()
+    net = g.nets["a2b"]
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.normal_(0, 1.5 / math.sqrt(m.weight[0].numel()))
+            elif isinstance(m, torch.nn.ConvTranspose2d):
+                m.weight.normal_(0, 1.5 / math.sqrt(4 * m.weight.shape[0]))
+        net.up[0][1].weight[:net.down[0][0].out_channels] = 0  # the deeper levels' input to the last layer
+    return Pix2PixPipeline(g)
+
+
+def test_tiles_blend_without_seams():
+    """A structured picture in 2 x 2 overlapping tiles, against the translation of the window around the seams
+    as one tile: equal away from the seams, far closer at them than tiles pasted without blending; every seam
+    pixel a mix of the tiles there, fading from one tile into the next."""
+    pipe = local_translator()
+    t = pipe.tile_size  # 64
+    size = 2 * t - 8    # two tiles a side, at 0 and size - t: they overlap in rows and columns [56, 64)
+    picture = synthetic_pair(3, 3 * t)[0].crop((0, 0, size, size))  # a drawn aerial view: roads, water, parks
+    pixels = torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1).float() / 127.5 - 1
+    out = pipe(picture, "a2b", output_type="pt")
+    assert "4 tiles" in out.messages[0]
+    out = out.images[0]
+    s0 = size - t
+    boxes = [(y, x) for y in (0, s0) for x in (0, s0)]
+    tiles = pipe.translate(torch.stack([pixels[:, y:y + t, x:x + t] for y, x in boxes]), "a2b")
+
+    c0 = size // 2 - t // 2  # the reference: the window centred on where the four tiles meet, as one tile
+    reference = torch.zeros_like(pixels)
+    reference[:, c0:c0 + t, c0:c0 + t] = pipe.translate(pixels[None, :, c0:c0 + t, c0:c0 + t], "a2b")[0]
+    inner = torch.zeros(size, size, dtype=torch.bool)
+    inner[c0 + 4:c0 + t - 4, c0 + 4:c0 + t - 4] = True  # the reference's own edge effects aside
+    seams = torch.zeros(size, size, dtype=torch.bool)
+    seams[s0:t, :] = seams[:, s0:t] = True
+    error = (out - reference).abs().amax(0)
+    assert error[inner & ~seams].max() < 1e-5  # one tile there, far from its edges: the same translation
+    assert error[inner & seams].max() > 0      # (the tiles' edges do show at the seams ...)
+
+    def pasted(order):  # the tiles pasted one over the other, no blending: a hard cut at each seam
+        cut = torch.zeros_like(pixels)
+        for (y, x), tile in order:
+            cut[:, y:y + t, x:x + t] = tile
+        return cut
+
+    hard = min((pasted(order) - reference).abs().amax(0)[inner & seams].max()
+               for order in (list(zip(boxes, tiles)), list(zip(boxes, tiles))[::-1]))
+    assert error[inner & seams].max() < 0.6 * hard  # (... but blended, much less than where tiles are cut)
+
+    # every seam pixel is a mix of the tiles that cover it, not any one of them (a cut shows one tile's pixel)
+    stacks = [torch.full_like(pixels, float("nan")) for _ in boxes]  # each tile's translation, in place
+    for k, ((y, x), tile) in enumerate(zip(boxes, tiles)):
+        stacks[k][:, y:y + t, x:x + t] = tile
+    stack = torch.stack(stacks)                                   # tiles x 3 x H x W, nan where not covered
+    low, high = stack.nan_to_num(float("inf")).amin(0), stack.nan_to_num(float("-inf")).amax(0)
+    mixed = seams[None] & (high - low > 1e-3)                     # where the covering tiles disagree
+    assert mixed.sum() > 1000
+    assert ((out > low + 1e-6) & (out < high - 1e-6))[mixed].all()
+
+    # and the mix fades from one tile into the next across the overlap: the share of the tile coming in (the
+    # least-squares weight of out = (1 - a) * one + a * other, per column of the overlap) grows steadily
+    def share(one, other, axis):  # axis 2: columns of the left/right overlap, 1: rows of the top/bottom one
+        rest = slice(0, s0)  # along the seam, where no third tile covers
+        o, a, b = (v[:, rest, s0:t] if axis == 2 else v[:, s0:t, rest] for v in (out, one, other))
+        dims = (0, 1) if axis == 2 else (0, 2)
+        apart = ((b - a) ** 2).sum(dims)
+        return (((o - a) * (b - a)).sum(dims) / apart)[apart > 1e-4]  # where the two tiles differ at all
+
+    for one, other, axis in ((stacks[0], stacks[1], 2), (stacks[0], stacks[2], 1)):  # left | right, top / bottom
+        a = share(one, other, axis)
+        assert len(a) >= 4 and a[0] < 0.25 and a[-1] > 0.75 and (a.diff() > 0.02).all(), a
 
 
 @pytest.mark.parametrize("make", [
@@ -427,14 +502,31 @@ def test_maps_endpoint_through_gradio_client(maps_models, tmp_path):
         demo.close()
 
 
-def test_eval_steps_keep_the_best_generator(paired_dataset, tmp_path):
+def test_eval_steps_keep_the_best_generator(paired_dataset, tmp_path, monkeypatch):
+    """The held-out mIoUs are fixed by the test (the best at step 2 of 4: neither the first nor the last), so which
+    generator is kept is known: the one judged at step 2, recorded as it was judged."""
+    from safetensors.torch import load_file
+
+    real_judge, judged = train_pix2pix.Judge.__call__, []
+    mious = [0.2, 0.6, 0.4, 0.3]  # steps 1, 2, 3, 4
+
+    def scripted(self, generator, direction):
+        judged.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
+        return {**real_judge(self, generator, direction), "miou": mious[len(judged) - 1]}
+
+    monkeypatch.setattr(train_pix2pix.Judge, "__call__", scripted)
     out = tmp_path / "best"
     folder = train_pix2pix.main(train_pix2pix.parse_args(
         tiny_args(paired_dataset, out, "a2b", "--max_steps", "4", "--eval_steps", "1")))
     evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval/l1" in line]
-    assert [e["step"] for e in evals] == [1, 2, 3, 4]
-    best = max(evals, key=lambda e: e["eval/miou"])
+    assert [e["step"] for e in evals] == [1, 2, 3, 4] and [e["eval/miou"] for e in evals] == mious
+    assert len(judged) == 4 and any(not torch.equal(judged[1][k], judged[3][k]) for k in judged[1])  # G moved
     saved = json.loads((folder / "metrics.json").read_text())
-    assert saved["step"] == best["step"] and saved["miou"] == best["eval/miou"]
-    assert json.loads((out / "best_generator" / "metrics.json").read_text())["step"] == best["step"]
+    assert saved["step"] == 2 and saved["miou"] == 0.6
+    assert json.loads((out / "best_generator" / "metrics.json").read_text())["step"] == 2
+    kept = load_file(str(out / "best_generator" / "model.safetensors"))
+    assert kept.keys() == judged[1].keys() and all(torch.equal(kept[k], judged[1][k]) for k in kept)
+    final = load_file(str(folder / "model.safetensors"))  # generator/: the same weights (BatchNorm re-estimated)
+    params = [k for k in kept if "running" not in k and "num_batches" not in k]
+    assert params and all(torch.equal(final[k], judged[1][k]) for k in params)
     assert Pix2PixPipeline.from_pretrained(folder).directions == ["a2b"]

@@ -16,14 +16,33 @@ from gan_models.playground_render import render, to_pixels, to_plane
 from tabs import playground as tab
 
 
+def coverage_by_hand(samples, centres, std=MODE_STD, min_share=0.2):
+    """The metric's definition, written out: a sample is good within 3 std of its nearest centre; a mode is covered
+    with at least min_share of its fair share of good samples."""
+    import math
+
+    import numpy as np
+
+    x, c = np.asarray(samples, np.float64), np.asarray(centres, np.float64)
+    dist = np.sqrt(((x[:, None, :] - c[None, :, :]) ** 2).sum(-1))  # N x K
+    good = dist.min(1) <= 3 * std
+    counts = np.bincount(dist.argmin(1)[good], minlength=len(c))
+    need = max(1, math.ceil(min_share * len(x) / len(c)))
+    return int((counts >= need).sum()), float(good.mean())
+
+
 def test_coverage_is_full_on_the_target_and_one_mode_on_a_single_mode():
     centres = target_centres("ring")
     real = sample_target("ring", 2500, torch.Generator().manual_seed(0))
     cov = mode_coverage(real, centres, MODE_STD)  # 1 - exp(-9/2) = 98.9% of a 2-D Gaussian lies within 3 std
-    assert (cov["modes_covered"], cov["num_modes"]) == (8, 8) and cov["high_quality"] > 0.98
+    covered, good = coverage_by_hand(real, centres)
+    assert (cov["modes_covered"], cov["num_modes"]) == (8, 8) == (covered, 8)
+    assert cov["high_quality"] == pytest.approx(good, abs=1e-6) and 0.98 < good < 1  # the share counted here
     one = centres[3] + MODE_STD * torch.randn(2500, 2, generator=torch.Generator().manual_seed(1))
     cov = mode_coverage(one, centres, MODE_STD)
-    assert (cov["modes_covered"], cov["num_modes"]) == (1, 8) and cov["high_quality"] > 0.98
+    covered, good = coverage_by_hand(one, centres)
+    assert (cov["modes_covered"], cov["num_modes"]) == (1, 8) == (covered, 8)
+    assert cov["high_quality"] == pytest.approx(good, abs=1e-6) and 0.98 < good < 1
     far = torch.full((100, 2), 0.0)  # the ring's centre is 2 away from every mode
     assert mode_coverage(far, centres)["high_quality"] == 0.0
     grid = sample_target("grid", 2500, torch.Generator().manual_seed(0))
@@ -97,8 +116,14 @@ def test_cli_trains_prints_coverage_and_writes_a_png(tmp_path, capsys):
     out = tmp_path / "frame.png"
     result = main(["--target", "ring", "--loss", "ns", "--steps", "200", "--seed", "0", "--width", "16",
                    "--batch_size", "64", "--out", str(out)])
-    assert result["steps"] == 200 and result["num_modes"] == 8 and 0 <= result["modes_covered"] <= 8
-    assert "modes covered:" in capsys.readouterr().out
+    # the same training in-process, its samples scored by hand: what the CLI must report and print
+    gan = ToyGAN("ring", "ns", lr_g=1e-3, lr_d=1e-3, d_steps=1, width=16, seed=0, batch_size=64)
+    gan.step(200)
+    covered, good = coverage_by_hand(gan.sample(2500).detach(), target_centres("ring"))
+    assert result["steps"] == 200 and result["num_modes"] == 8 and result["modes_covered"] == covered
+    assert result["high_quality"] == pytest.approx(good, abs=1e-6)
+    assert (result["d_loss"], result["g_loss"]) == (round(gan.d_losses[-1], 4), round(gan.g_losses[-1], 4))
+    assert f"modes covered: {covered}/8, high-quality samples: {100 * good:.1f}% (of 2500)" in capsys.readouterr().out
     with Image.open(out) as im:
         assert im.size == (400, 500)
 

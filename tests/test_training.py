@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -245,20 +246,42 @@ def test_the_hub_token_is_never_written_or_printed(tiny_image_dataset, tmp_path,
 
 
 def test_eval_steps_keep_the_best_generator_and_put_its_metrics_in_the_card(tiny_image_dataset, tmp_path,
-                                                                            pixel_features):
-    import numpy as np
+                                                                            pixel_features, monkeypatch):
+    """The FIDs are fixed by the test, so which evaluation is best is known: the middle one (step 4), neither the
+    first, the last nor the worst. Its EMA generator (recorded as it was judged) must be the one kept and saved."""
+    import gan_models.evaluate
+    import gan_models.metrics
     from huggingface_hub import ModelCard
 
+    real_generate, real_fid_kid = gan_models.evaluate.generate_uint8, gan_models.metrics.fid_kid
+    judged = []  # the weights of the generator each evaluation scored, in order
+
+    def recording_generate(pipe, num, **kw):
+        judged.append({k: v.detach().clone() for k, v in pipe.generator.state_dict().items()})
+        return real_generate(pipe, num, **kw)
+
+    fids = [30.0, 10.0, 50.0, 50.0]  # steps 2, 4, 6 and 6 again in finish(): step 4 is the best, step 6 the worst
+
+    def scripted_fid_kid(real, fake, **kw):
+        return {**real_fid_kid(real, fake, **kw), "fid": fids[len(judged) - 1]}
+
+    monkeypatch.setattr(gan_models.evaluate, "generate_uint8", recording_generate)
+    monkeypatch.setattr(gan_models.metrics, "fid_kid", scripted_fid_kid)
     out = tmp_path / "run"
     folder = train_dcgan.main(train_dcgan.parse_args(tiny_args(
-        tiny_image_dataset, out, "--max_steps", "4", "--holdout", "8", "--eval_steps", "2", "--eval_samples", "8")))
+        tiny_image_dataset, out, "--max_steps", "6", "--holdout", "8", "--eval_steps", "2", "--eval_samples", "8")))
+    assert len(judged) == 4
+    assert any(not torch.equal(judged[1][k], judged[2][k]) for k in judged[1])  # G moved after step 4
     best = json.loads((out / "best_generator" / "eval.json").read_text())
-    assert best["num_fake"] == 8 and best["num_real"] == 8 and best["step"] in (2, 4)
+    assert best["step"] == 4 and best["fid"] == 10.0 and best["num_fake"] == 8 and best["num_real"] == 8
+    for saved in (out / "best_generator", folder):  # kept while training, then saved as generator/
+        weights = load_file(str(saved / "model.safetensors"))
+        assert weights.keys() == judged[1].keys(), saved
+        for key in weights:
+            assert torch.equal(weights[key], judged[1][key]), (saved, key)
     card = ModelCard.load(folder / "README.md")
-    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == {"fid": best["fid"], "kid": best["kid"]}
-    assert f"at step {best['step']}" in card.text
-    kept = DCGANPipeline.from_pretrained(folder)(2, seed=0, output_type="pt").images
-    assert np.isfinite(kept.numpy()).all()
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == {"fid": 10.0, "kid": best["kid"]}
+    assert "at step 4" in card.text
 
 
 def test_eval_steps_without_holdout_is_refused(tiny_image_dataset, tmp_path):
@@ -285,15 +308,113 @@ def test_max_minutes_stops_with_a_checkpoint_and_snapshots_are_loadable(tiny_ima
     assert len(pipe(2, seed=0).images) == 2
 
 
-def test_ema_counter_survives_a_state_dict_round_trip():
-    model = torch.nn.Linear(2, 2)
-    ema = common.EMA(model, 0.9)
-    for _ in range(3):
-        ema.update(model)
-    other = common.EMA(model, 0.9)
-    other.load_state_dict(ema.state_dict())
-    other.update(model)
+def ema_params(model):
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def warmed_up_decay(decay, n):
+    """The EMA's decay at its n-th update (counted from 1): early weights fade fast."""
+    return min(decay, (1 + n) / (10 + n))
+
+
+def assert_ema_step(ema, before, g, decay):
+    """ema == decay * (the EMA before the update) + (1 - decay) * G, parameter by parameter (float64)."""
+    now, live = ema_params(ema.model), ema_params(g)
+    assert now.keys() == before.keys() == live.keys()
+    for k in now:
+        torch.testing.assert_close(now[k], decay * before[k] + (1 - decay) * live[k], rtol=0, atol=1e-12, msg=k)
+        assert not torch.equal(now[k], live[k]), k  # an average, not a copy of G
+
+
+def nudge(model, seed):
+    """Move every weight and BatchNorm statistic of ``model`` by a random amount, as a training step would."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for t in [*model.parameters(), *(b for b in model.buffers() if b.is_floating_point())]:
+            t.add_(torch.randn(t.shape, generator=gen, dtype=t.dtype))
+
+
+def small_g():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2)).double()
+
+
+def test_ema_update_is_the_warmed_up_average_of_the_ema_and_g():
+    g = small_g()
+    ema = common.EMA(g, 0.9)
+    start = ema_params(ema.model)
+    assert start.keys() == ema_params(g).keys() and all(torch.equal(start[k], v) for k, v in ema_params(g).items())
+    for n in (1, 2, 3):  # decay 2/11, 3/12, 4/13: the warm-up, not yet the 0.9 asked for
+        nudge(g, n)
+        before = ema_params(ema.model)
+        ema.update(g)
+        assert_ema_step(ema, before, g, warmed_up_decay(0.9, n))
+        assert int(ema.num_updates) == n
+        for mine, live in zip(ema.model.buffers(), g.buffers()):
+            assert torch.equal(mine, live)  # BatchNorm statistics are copied, not averaged
+    late = common.EMA(g, 0.9)  # far past the warm-up: the decay itself
+    late.load_state_dict({**late.state_dict(), "num_updates": torch.tensor(1000)})
+    nudge(g, 4)
+    before = ema_params(late.model)
+    late.update(g)
+    assert_ema_step(late, before, g, 0.9)
+    plain = common.EMA(g, 0.9, warmup=False)  # a fine-tuned G: the decay from the first update
+    nudge(g, 5)
+    before = ema_params(plain.model)
+    plain.update(g)
+    assert_ema_step(plain, before, g, 0.9)
+
+
+def test_the_saved_ema_generator_is_the_average_of_the_start_and_g_not_g(tiny_image_dataset, tmp_path):
+    """One training step: the saved EMA = d * G at step 0 + (1 - d) * G after step 1, d = min(0.999, 2/11)."""
+    start = load_file(str(train_dcgan.main(train_dcgan.parse_args(
+        tiny_args(tiny_image_dataset, tmp_path / "a", "--max_steps", "0"))) / "model.safetensors"))
+    saved = load_file(str(train_dcgan.main(train_dcgan.parse_args(
+        tiny_args(tiny_image_dataset, tmp_path / "b", "--max_steps", "1"))) / "model.safetensors"))
+    live = load_file(str(tmp_path / "b" / "checkpoints" / "checkpoint-1" / "model.safetensors"))  # G, not its EMA
+    params = [k for k in start if "running" not in k and "num_batches" not in k]  # BatchNorm stats are re-estimated
+    assert params and start.keys() == saved.keys() == live.keys()
+    d = warmed_up_decay(0.999, 1)
+    for k in params:
+        assert not torch.equal(live[k], start[k]), k  # G learned
+        torch.testing.assert_close(saved[k], d * start[k] + (1 - d) * live[k], rtol=0, atol=2e-7, msg=k)
+        assert (saved[k] - live[k]).abs().max() > 1e-6, k
+
+
+def test_ema_weights_and_count_come_back_from_a_checkpoint_and_the_next_update_counts_on(tmp_path):
+    """Restoring into an EMA that has a count of its own (it went on updating after the save, or another EMA was
+    loaded into) must forget that count: the next update is the restored count + 1, with that count's decay."""
+    from accelerate import Accelerator
+
+    g = small_g()
+    ema = common.EMA(g, 0.9)
+    for n in range(3):
+        nudge(g, n)
+        ema.update(g)
+    saved_weights, g_at_save = ema_params(ema.model), copy.deepcopy(g)
+    accelerator = Accelerator()
+    accelerator.register_for_checkpointing(ema)
+    accelerator.save_state(str(tmp_path / "checkpoint"))
+    for n in range(3, 8):  # five more updates after the checkpoint: count 8
+        nudge(g, n)
+        ema.update(g)
+    assert int(ema.num_updates) == 8
+    accelerator.load_state(str(tmp_path / "checkpoint"))
+    assert int(ema.num_updates) == 3
+    now = ema_params(ema.model)
+    assert all(torch.equal(now[k], saved_weights[k]) for k in saved_weights)
+    ema.update(g_at_save)
+    assert int(ema.num_updates) == 4
+    assert_ema_step(ema, saved_weights, g_at_save, warmed_up_decay(0.9, 4))
+
+    other = common.EMA(g, 0.9)  # a state-dict round trip into an EMA that counted to 2 itself
+    other.update(g), other.update(g)
+    other.load_state_dict(common.EMA(g_at_save, 0.9).state_dict() | {"num_updates": torch.tensor(3)})
+    nudge(g, 9)
+    before = ema_params(other.model)
+    other.update(g)
     assert int(other.num_updates) == 4
+    assert_ema_step(other, before, g, warmed_up_decay(0.9, 4))
 
 
 def test_kill_9_while_writing_a_checkpoint_then_resume_matches_an_uninterrupted_run(tiny_image_dataset, tmp_path):
