@@ -16,7 +16,7 @@ import torch
 
 from bench_digits import training_running
 from timing import report, time_calls
-from gan_models.captions import SWAP_WORDS
+from gan_models.birds.colour_words import SWAP_WORDS
 from gan_models.registry import DEMOS
 from tabs.birds import word_grid
 

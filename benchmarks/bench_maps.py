@@ -16,7 +16,7 @@ import argparse
 import torch
 
 from timing import report, time_calls
-from gan_models.maps import synthetic_pair
+from gan_models.maps.palette import synthetic_pair
 from gan_models.registry import DEMOS
 
 

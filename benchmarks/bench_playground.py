@@ -25,8 +25,8 @@ import torch
 
 from timing import report, time_calls
 from bench_digits import training_running
-from gan_models.playground import LOSSES, ToyGAN
-from gan_models.playground_render import render
+from gan_models.playground.toy_gan import LOSSES, ToyGAN
+from gan_models.playground.render import render
 
 
 def free_port() -> int:

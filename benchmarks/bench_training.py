@@ -21,7 +21,7 @@ from timing import report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 from augment import diff_augment  # noqa: E402
-from gan_models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from gan_models.faces.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from gan_models.losses import discriminator_loss, generator_loss, r1_penalty  # noqa: E402
 
 

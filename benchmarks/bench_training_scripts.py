@@ -67,7 +67,7 @@ def make_dataset(script: str, folder: Path, rows: int) -> Path:
         features = datasets.Features({"image": datasets.Image(), "text": datasets.List(datasets.Value("string")),
                                       "label": datasets.ClassLabel(names=COLOURS)})
     else:
-        from gan_models.maps import synthetic_pair
+        from gan_models.maps.palette import synthetic_pair
 
         pairs = [synthetic_pair(i, 286) for i in range(rows)]
         data = {"aerial": [a for a, _ in pairs], "map": [m for _, m in pairs]}

@@ -30,7 +30,7 @@ def endpoint_calls(tmp: Path) -> dict:
     """api_name -> function(i) giving the i-th request's inputs (what each tab sends by default)."""
     from gradio_client import handle_file
 
-    from gan_models.maps import draw_map
+    from gan_models.maps.palette import draw_map
 
     map_file = tmp / "drawn_map.png"
     draw_map(seed=7).save(map_file)  # made by the project's own code, never a dataset image

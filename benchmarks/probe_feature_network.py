@@ -27,8 +27,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gan_models.birds_eval import centre  # noqa: E402
-from gan_models.captions import holdout_classes, load_captioned  # noqa: E402
+from gan_models.judges.birds_eval import centre  # noqa: E402
+from gan_models.birds.captions import holdout_classes, load_captioned  # noqa: E402
 from gan_models.data import to_float  # noqa: E402
 from gan_models.feature_networks import EfficientNetLite0Features  # noqa: E402
 

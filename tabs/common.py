@@ -12,9 +12,9 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from gan_models.layers import WeightsError
+from gan_models.core.modeling import WeightsError
 from gan_models.registry import Demo
-from gan_models.weights_source import Loaded, load_demo
+from gan_models.hub.weights_source import Loaded, load_demo
 
 log = logging.getLogger("gan_gallery")
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "gan-gallery-outputs"  # our generated files only

@@ -7,8 +7,8 @@ import random
 import gradio as gr
 from PIL import Image
 
-from gan_models.layers import MAX_SEED
-from gan_models.pipeline import InputError, check_int
+from gan_models.core.checks import MAX_SEED
+from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 
 from .common import Models, as_files, user_error

@@ -8,10 +8,10 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from gan_models.layers import MAX_SEED
-from gan_models.maps import BRUSHES, blank_canvas, draw_map
-from gan_models.pipeline import InputError, check_seed
-from gan_models.pix2pix import Pix2PixPipeline
+from gan_models.core.checks import MAX_SEED
+from gan_models.maps.palette import BRUSHES, blank_canvas, draw_map
+from gan_models.core.checks import InputError, check_seed
+from gan_models.maps.pipeline import Pix2PixPipeline
 from gan_models.registry import DEMOS
 
 from .common import Models, guard_upload, open_upload, output_path, user_error

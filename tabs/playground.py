@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from gan_models.pipeline import InputError, check_int
-from gan_models.playground import LOSSES, MAX_POINTS, ToyGAN, sample_target
-from gan_models.playground_render import REAL, dots, render, to_pixels, to_plane
+from gan_models.core.checks import InputError, check_int
+from gan_models.playground.toy_gan import LOSSES, MAX_POINTS, ToyGAN, sample_target
+from gan_models.playground.render import REAL, dots, render, to_pixels, to_plane
 
 from .common import Models, user_error
 

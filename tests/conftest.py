@@ -38,16 +38,17 @@ class PixelFeatures:
 @pytest.fixture
 def pixel_features(monkeypatch):
     """FID/KID code paths run with PixelFeatures in place of InceptionFeatures."""
-    import gan_models.metrics
+    import gan_models.judges.metrics
 
-    monkeypatch.setattr(gan_models.metrics, "InceptionFeatures", PixelFeatures)
+    monkeypatch.setattr(gan_models.judges.metrics, "InceptionFeatures", PixelFeatures)
     return PixelFeatures
 
 
 @pytest.fixture
 def tiny_faces_folder(tmp_path):
     """A tiny DCGAN generator saved in the Hub format."""
-    from gan_models.dcgan import DCGANGenerator
+    from gan_models.faces.dcgan import DCGANGenerator
+    from gan_models.faces.pipeline import DCGANPipeline
 
     torch.manual_seed(0)
     g = DCGANGenerator(latent_dim=8, base_channels=4, image_size=32).eval()
@@ -57,8 +58,18 @@ def tiny_faces_folder(tmp_path):
                 m.running_mean.normal_(0, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     folder = tmp_path / "tiny-faces"
-    g.save_pretrained(folder)
+    DCGANPipeline(g).save_pretrained(folder)
     return folder
+
+
+GENERATOR_WEIGHTS = "generator/diffusion_pytorch_model.safetensors"  # inside a saved pipeline folder
+
+
+def generator_weights(folder) -> dict:
+    """The generator's tensors of a saved pipeline folder."""
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / GENERATOR_WEIGHTS))
 
 
 def make_image_folder(folder: Path, num: int = 24, size: int = 40, mode: str = "RGB") -> Path:

@@ -23,7 +23,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     import torch
-    from gan_models.dcgan import DCGANGenerator
+    from gan_models.faces.dcgan import DCGANGenerator
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("w") / "faces"
@@ -74,14 +74,15 @@ def test_faces_function_turns_bad_input_into_a_user_error(tiny_models, seed, cou
 
 def test_corrupt_weights_give_an_error_naming_the_file(tmp_path):
     folder = tmp_path / "faces"
-    folder.mkdir()
-    (folder / "config.json").write_text('{"latent_dim": 8, "base_channels": 4, "image_size": 32}')
-    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    (folder / "generator").mkdir(parents=True)
+    (folder / "model_index.json").write_text('{"_class_name": ["faces_gan", "DCGANPipeline"]}')
+    (folder / "generator" / "config.json").write_text('{"latent_dim": 8, "base_channels": 4, "image_size": 32}')
+    (folder / "generator" / "diffusion_pytorch_model.safetensors").write_bytes(b"not safetensors")
     models = Models({"faces": (str(folder), None)}, use_hub=False)
     import dataclasses
     from gan_models.registry import DEMOS
     broken = dataclasses.replace(DEMOS["faces"], weights_dir=tmp_path)  # the fallback is broken too
-    with pytest.raises(gr.Error, match=r"faces/model.safetensors"):
+    with pytest.raises(gr.Error, match=r"faces/generator/diffusion_pytorch_model.safetensors"):
         models.get(broken)
 
 

@@ -8,7 +8,7 @@ loaded by the tests marked "real encoder" (under a second each).
 from __future__ import annotations
 
 import json
-import zlib
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -19,45 +19,65 @@ from PIL import Image, ImageDraw
 
 import common
 import train_text2img
-from gan_models import captions as captions_mod
-from gan_models import text_encoder
-from gan_models.birds import BirdsDiscriminator, BirdsGenerator, BirdsPipeline, ProjectedBirdsDiscriminator
-from gan_models.captions import (EmbeddingCacheError, body_colour_spans, caption_embeddings, find_colour_word,
-                                 holdout_classes, main_colour)
-from gan_models.layers import WeightsError, load_pretrained
-from gan_models.pipeline import InputError
+from gan_models.birds import captions as captions_mod
+from gan_models.birds import text_encoder
+from gan_models.birds.pipeline import BirdsPipeline
+from gan_models.birds.text2img import BirdsDiscriminator, BirdsGenerator, ProjectedBirdsDiscriminator
+from gan_models.birds.captions import EmbeddingCacheError, caption_embeddings, holdout_classes
+from gan_models.birds.colour_words import body_colour_spans, find_colour_word, main_colour
+from gan_models.core.modeling import WeightsError
+from gan_models.core.checks import InputError
 from gan_models.registry import DEMOS
 from tabs.birds import make_birds_fns
 from tabs.common import Models
+from conftest import generator_weights
 
 
-class HashEncoder:
-    """Words -> fixed random vectors, summed and normalised: a text encoder with no weights, for tests."""
+# words the tests' prompts and captions use; any other ASCII word is spelt out in letters ("##x" pieces)
+WORDS = ("a an and the this is with all over its bird birds small tiny short long thin thick pointed beak bill "
+         "wings wing belly breast face crown patch tail red orange yellow green blue brown grey gray black white "
+         "mostly bright speckled").split()
 
-    name, dim, max_tokens = "test-hash", 16, 12
 
-    def __init__(self, device="cpu", version="1"):
-        self.fingerprint = f"test-hash-v{version}"
+def make_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """A tiny BERT (transformers' BertModel, random weights) with a word-piece tokenizer that reads at most 12
+    pieces: a text encoder of the same kind as all-MiniLM-L6-v2, small enough for a test."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *letters, *[f"##{c}" for c in letters]]
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True, model_max_length=12)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    return folder
+
+
+class TinyEncoder(text_encoder.MiniLMEncoder):
+    """The tiny BERT as the encoder named "test-hash" (the name configs and the caption cache use); counts calls."""
+
+    def __init__(self, device="cpu", folder=None):
+        super().__init__(folder or TinyEncoder.folder, device=device, name="test-hash")
         self.calls = 0
 
-    def encode(self, texts):
+    def encode(self, texts, batch_size=256):
         self.calls += 1
-        out, num, cut, kept, unknown = [], [], [], [], []
-        for text in texts:
-            words = str(text).lower().split()
-            keep = words[:self.max_tokens - 2]
-            v = torch.zeros(self.dim)
-            for w in keep:
-                v += torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(w.encode())))
-            out.append(torch.nn.functional.normalize(v, dim=0))
-            num.append(len(words) + 2), cut.append(len(words) + 2 > self.max_tokens), kept.append(" ".join(keep))
-            unknown.append(sum(not w.isascii() for w in keep) / max(1, len(keep)))
-        return text_encoder.Encoded(torch.stack(out), num, cut, kept, unknown)
+        return super().encode(texts, batch_size)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-bert")
+    return make_tiny_bert(root / "v1", seed=0), make_tiny_bert(root / "v2", seed=1)
 
 
 @pytest.fixture
-def hash_encoder(monkeypatch):
-    monkeypatch.setitem(text_encoder.ENCODERS, "test-hash", HashEncoder)
+def hash_encoder(monkeypatch, tiny_bert_folders):
+    monkeypatch.setattr(TinyEncoder, "folder", tiny_bert_folders[0], raising=False)
+    monkeypatch.setitem(text_encoder.ENCODERS, "test-hash", TinyEncoder)
     monkeypatch.setattr(text_encoder, "_loaded", {})
     return text_encoder.load_text_encoder("test-hash")
 
@@ -76,13 +96,13 @@ def tiny_generator(text_dim=16, encoder="test-hash", seed=0):
 @pytest.fixture
 def tiny_birds_folder(tmp_path, hash_encoder):
     folder = tmp_path / "tiny-birds"
-    tiny_generator().save_pretrained(folder)
+    BirdsPipeline(tiny_generator()).save_pretrained(folder, include_text_encoder=False)
     return folder
 
 
 @pytest.fixture
 def pipe(tiny_birds_folder):
-    return BirdsPipeline.from_pretrained(tiny_birds_folder)
+    return BirdsPipeline.from_pretrained(tiny_birds_folder)  # the encoder the config names, on the first prompt
 
 
 COLOURS = {"red": (200, 30, 30), "yellow": (230, 210, 40), "blue": (40, 60, 200)}
@@ -156,7 +176,7 @@ def test_real_encoder_gives_sentence_transformers_vectors(minilm):
     ("a red bird \udcff\ud800 with lone surrogates", False, None),                 # not encodable as UTF-8
 ], ids=["plain", "12000-chars", "german", "chinese", "emoji", "control-chars", "lone-surrogates"])
 def test_real_encoder_takes_any_prompt(minilm, prompt, truncated, note):
-    pipe = BirdsPipeline(tiny_generator(text_dim=384, encoder=text_encoder.MINILM), text_encoder=minilm)
+    pipe = BirdsPipeline(tiny_generator(text_dim=384, encoder=text_encoder.MINILM), tokenizer=minilm.tokenizer, text_encoder=minilm.model)
     out = pipe(prompt, 2, seed=0)
     assert len(out.images) == 2 and out.images[0].size == (32, 32)
     assert minilm.encode([prompt.encode("utf-8", "replace").decode()]).truncated[0] == truncated
@@ -168,7 +188,7 @@ def test_real_encoder_takes_any_prompt(minilm, prompt, truncated, note):
 
 def test_two_thousand_characters_are_cut_to_the_encoders_limit_with_a_note(minilm):
     prompt = ("a small yellow bird with black wings and a short pointed beak, " * 40)[:2000]
-    pipe = BirdsPipeline(tiny_generator(text_dim=384, encoder=text_encoder.MINILM), text_encoder=minilm)
+    pipe = BirdsPipeline(tiny_generator(text_dim=384, encoder=text_encoder.MINILM), tokenizer=minilm.tokenizer, text_encoder=minilm.model)
     out = pipe(prompt, 1, seed=3, output_type="pt")
     assert len(prompt) == 2000 and out.images.shape == (1, 3, 32, 32)
     assert any("too long" in m and "254" in m for m in out.messages), out.messages
@@ -293,10 +313,10 @@ def test_text_norm_centres_and_scales_close_sentences():
 
 
 def test_safetensors_round_trip(tiny_birds_folder, tmp_path):
-    a = load_pretrained(BirdsGenerator, tiny_birds_folder)
+    a = BirdsGenerator.load_strict(tiny_birds_folder / "generator")
     noise, text = torch.randn(2, a.noise_dim), torch.randn(2, 16)
-    common.save_generator(a, tmp_path / "fp16", fp16=True)
-    b = load_pretrained(BirdsGenerator, tmp_path / "fp16")
+    common.save_model(a, tmp_path / "fp16", fp16=True)
+    b = BirdsGenerator.load_strict(tmp_path / "fp16")
     with torch.no_grad():
         torch.testing.assert_close(a(noise, text), b(noise, text), atol=2e-2, rtol=0)
     config = json.loads((tmp_path / "fp16" / "config.json").read_text())
@@ -315,7 +335,8 @@ def test_unknown_text_encoder_is_named(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the caption-embedding cache
-def test_cache_is_reused_and_invalidated_when_captions_encoder_or_k_change(hash_encoder, tmp_path, monkeypatch):
+def test_cache_is_reused_and_invalidated_when_captions_encoder_or_k_change(hash_encoder, tmp_path, monkeypatch,
+                                                                           tiny_bert_folders):
     rows = [["a red bird", "a small red bird"], ["a blue bird"]]
     path = tmp_path / "cache.safetensors"
     first = caption_embeddings(rows, 2, encoder_name="test-hash", dataset="tiny", cache_path=path,
@@ -338,7 +359,7 @@ def test_cache_is_reused_and_invalidated_when_captions_encoder_or_k_change(hash_
     assert any("made with 2 captions per image, not 1" in s for s in seen), seen
 
     seen.clear()  # new weights of the same encoder
-    monkeypatch.setattr(text_encoder, "_loaded", {"test-hash@cpu": HashEncoder(version="2")})
+    monkeypatch.setattr(text_encoder, "_loaded", {"test-hash@cpu": TinyEncoder(folder=tiny_bert_folders[1])})
     caption_embeddings(changed, 1, encoder_name="test-hash", dataset="tiny", cache_path=path, log=seen.append)
     assert any("other weights of the text encoder" in s for s in seen)
 
@@ -398,7 +419,7 @@ def test_train_checkpoint_resume_and_load(hash_encoder, tiny_captioned_dataset, 
     # saved and loaded
     held = holdout_classes(np.repeat(np.arange(3), 8), 1, 0)[2]
     pairs = [caption_pair(name, i) for k, name in enumerate(COLOURS) if k not in held for i in range(8)]
-    vectors = HashEncoder().encode([t for pair in pairs for t in pair]).embeds.half().float()
+    vectors = hash_encoder.encode([t for pair in pairs for t in pair]).embeds.half().float()
     assert len(vectors) == 32
     torch.testing.assert_close(pipe.generator.text_norm.mean, vectors.mean(0), atol=1e-6, rtol=0)
     torch.testing.assert_close(pipe.generator.text_norm.scale, vectors.var(0).mean().sqrt()[None],
@@ -421,7 +442,7 @@ def test_resumed_run_ends_where_an_uninterrupted_run_ends(hash_encoder, tiny_cap
         tiny_captioned_dataset, tmp_path / "b", "--max_steps", "4", "--resume_from_checkpoint", "latest", *cache)))
     from safetensors.torch import load_file
 
-    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    a, b = generator_weights(straight), generator_weights(resumed)
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
 
@@ -434,13 +455,13 @@ def test_init_generator_fine_tunes_from_saved_weights(hash_encoder, tiny_caption
 
     start = train_text2img.main(train_text2img.parse_args(tiny_args(  # zero steps: the saved EMA is the init
         tiny_captioned_dataset, tmp_path / "b", "--max_steps", "0", "--init_generator", str(first), *cache)))
-    a, b = load_file(str(first / "model.safetensors")), load_file(str(start / "model.safetensors"))
+    a, b = generator_weights(first), generator_weights(start)
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
     fresh = train_text2img.main(train_text2img.parse_args(tiny_args(
         tiny_captioned_dataset, tmp_path / "c", "--max_steps", "0", *cache)))
-    assert any(not torch.equal(a[k], v) for k, v in load_file(str(fresh / "model.safetensors")).items())
+    assert any(not torch.equal(a[k], v) for k, v in generator_weights(fresh).items())
     with pytest.raises(SystemExit, match="does not fit the generator"):
         train_text2img.main(train_text2img.parse_args(tiny_args(
             tiny_captioned_dataset, tmp_path / "d", "--max_steps", "1", "--g_channels", "8",
@@ -457,13 +478,13 @@ def test_weights_folder_carries_d_and_training_goes_on_from_it(hash_encoder, tin
     first = train_text2img.main(train_text2img.parse_args(tiny_args(
         tiny_captioned_dataset, tmp_path / "a", "--max_steps", "3", *cache)))
     assert json.loads((first / "training_state.json").read_text()) == {"step": 3, "ema_updates": 3}
-    d_saved = load_file(str(first / "discriminator" / "model.safetensors"))
+    d_saved = load_file(str(first / "discriminator" / "diffusion_pytorch_model.safetensors"))
     assert any(k.startswith("heads.") for k in d_saved)  # the projected D, with its fixed projections
-    load_pretrained(ProjectedBirdsDiscriminator, first / "discriminator")  # a Hub-format folder of its own
+    ProjectedBirdsDiscriminator.load_strict(first / "discriminator")  # a Hub-format folder of its own
     # zero new steps: G's EMA, D and the counters come back exactly as saved
     same = train_text2img.main(train_text2img.parse_args(tiny_args(
         tiny_captioned_dataset, tmp_path / "b", "--max_steps", "3", "--resume_from_weights", str(first), *cache)))
-    for name in ("model.safetensors", "discriminator/model.safetensors"):
+    for name in ("generator/diffusion_pytorch_model.safetensors", "discriminator/diffusion_pytorch_model.safetensors"):
         a, b = load_file(str(first / name)), load_file(str(same / name))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert json.loads((same / "training_state.json").read_text()) == {"step": 3, "ema_updates": 3}
@@ -473,14 +494,14 @@ def test_weights_folder_carries_d_and_training_goes_on_from_it(hash_encoder, tin
         tiny_captioned_dataset, out, "--max_steps", "5", "--resume_from_weights", str(first), *cache)))
     assert [json.loads(r)["step"] for r in (out / "metrics.jsonl").read_text().splitlines()] == [4, 5]
     assert json.loads((more / "training_state.json").read_text()) == {"step": 5, "ema_updates": 5}
-    d_more = load_file(str(more / "discriminator" / "model.safetensors"))
+    d_more = load_file(str(more / "discriminator" / "diffusion_pytorch_model.safetensors"))
     assert any(not torch.equal(d_saved[k], d_more[k]) for k in d_saved if "heads" in k)
     ccm = [k for k in d_saved if k.startswith("ccm")]
     assert ccm and all(torch.equal(d_saved[k], d_more[k]) for k in ccm)  # the projections never train
     # the EMA after resuming is an average that starts from the saved EMA, not a fresh copy of G
-    g_saved, g_more = load_file(str(first / "model.safetensors")), load_file(str(more / "model.safetensors"))
+    g_saved, g_more = generator_weights(first), generator_weights(more)
     assert any(not torch.equal(g_saved[k], g_more[k]) for k in g_saved)
-    with pytest.raises(SystemExit, match="no discriminator/model.safetensors"):
+    with pytest.raises(SystemExit, match="no discriminator/diffusion_pytorch_model.safetensors"):
         train_text2img.main(train_text2img.parse_args(tiny_args(
             tiny_captioned_dataset, tmp_path / "d", "--max_steps", "4", "--resume_from_weights",
             str(tmp_path / "a" / "snapshots"), *cache)))
@@ -498,7 +519,7 @@ def test_dfgan_d_and_the_gradient_penalty_on_features_train(hash_encoder, tiny_c
     rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(np.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
     cls = BirdsDiscriminator if extra[0] == "--discriminator" else ProjectedBirdsDiscriminator
-    load_pretrained(cls, folder / "discriminator")
+    cls.load_strict(folder / "discriminator")
 
 
 def test_precompute_here_then_train_where_there_is_no_encoder(hash_encoder, tiny_captioned_dataset, tmp_path,
@@ -513,7 +534,7 @@ def test_precompute_here_then_train_where_there_is_no_encoder(hash_encoder, tiny
     monkeypatch.setattr(text_encoder, "_loaded", {})
     folder = train_text2img.main(train_text2img.parse_args(tiny_args(
         tiny_captioned_dataset, tmp_path / "gpu", "--max_steps", "2", "--embedding_cache", str(cache))))
-    assert (folder / "model.safetensors").is_file()
+    assert (folder / "generator" / "diffusion_pytorch_model.safetensors").is_file()
     with pytest.raises(SystemExit, match="not on this machine"):
         train_text2img.main(train_text2img.parse_args(tiny_args(
             tiny_captioned_dataset, tmp_path / "gpu2", "--max_steps", "2", "--captions_per_image", "1",
@@ -531,9 +552,10 @@ def test_jitter_crops_each_image_within_its_own_square():
 # ----------------------------------------------------------------------------- evaluation
 def test_colour_judge_and_evaluation_run_on_a_tiny_dataset(hash_encoder, tmp_path):
     import train_bird_colour_classifier as tcc
-    from gan_models.birds_eval import evaluate_birds, swap_colours
-    from gan_models.captions import COLOURS as NAMES, load_captioned
-    from gan_models.colour_classifier import ColourClassifier
+    from gan_models.judges.birds_eval import evaluate_birds, swap_colours
+    from gan_models.birds.captions import load_captioned
+    from gan_models.birds.colour_words import COLOURS as NAMES
+    from gan_models.judges.colour_classifier import ColourClassifier
 
     # two blue species, so that the held-out one has a colour the classifier learned from the other
     dataset = make_captioned_dataset(tmp_path / "four", {**{n: (n, rgb) for n, rgb in COLOURS.items()},
@@ -543,7 +565,7 @@ def test_colour_judge_and_evaluation_run_on_a_tiny_dataset(hash_encoder, tmp_pat
                                       "--holdout_classes", "1", "--holdout_seed", str(seed), "--epochs", "4",
                                       "--batch_size", "8", "--threads", "1"]))
     metrics = json.loads((folder / "metrics.json").read_text())
-    clf = load_pretrained(ColourClassifier, folder).eval()
+    clf = ColourClassifier.load_strict(folder).eval()
     # by hand: the held-out species' 8 crops (centre 64 of 72), all blue, judged by the saved classifier
     data = load_captioned(str(dataset), size=72)
     held_idx = holdout_classes(data.labels, 1, seed)[1]
@@ -569,7 +591,7 @@ def test_colour_judge_and_evaluation_run_on_a_tiny_dataset(hash_encoder, tmp_pat
     def judged(texts):
         birds = torch.cat([pipe(text, seeds=[20_000_000 + i], output_type="pt").images for i, text in enumerate(texts)])
         with torch.inference_mode():
-            return clf(((birds + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1).argmax(1)
+            return clf((birds * 255).round().clamp(0, 255) / 127.5 - 1).argmax(1)  # "pt" is [0, 1]
 
     generated = (judged(["a blue bird"] * 8) == blue).float().mean().item()
     targets = [(blue + 1 + i % 7) % 8 for i in range(8)]
@@ -578,7 +600,7 @@ def test_colour_judge_and_evaluation_run_on_a_tiny_dataset(hash_encoder, tmp_pat
     assert result["colour_accuracy_generated"] == round(generated, 4)
     assert result["colour_accuracy_shuffled_floor"] == round(generated, 4)  # one colour: shuffling changes nothing
     assert result["swapped_colour_accuracy"] == round(swapped, 4) and result["swapped_chance"] == 0.125
-    assert (generated, swapped) == (0.625, 0.125)  # (the figures above are not all 0 or 1)
+    assert not {generated, swapped} <= {0.0, 1.0}  # (the figures above are not all 0 or 1)
     assert swap_colours("a white bird with brown wings and a black beak", "blue") == \
         "a blue bird with blue wings and a black beak"
 
@@ -591,9 +613,9 @@ def test_eval_steps_keep_the_best_birds_and_put_the_figures_in_the_card(hash_enc
     from huggingface_hub import ModelCard
     from safetensors.torch import load_file
 
-    import gan_models.birds_eval
+    import gan_models.judges.birds_eval
 
-    real_score, judged = gan_models.birds_eval.score_birds, []
+    real_score, judged = gan_models.judges.birds_eval.score_birds, []
     scripted = [dict(colour_accuracy_generated=0.1, colour_accuracy_shuffled_floor=0.2, fid=10.0),   # step 2
                 dict(colour_accuracy_generated=0.5, colour_accuracy_shuffled_floor=0.2, fid=90.0),   # step 4
                 dict(colour_accuracy_generated=0.5, colour_accuracy_shuffled_floor=0.2, fid=120.0)]  # step 6
@@ -602,7 +624,7 @@ def test_eval_steps_keep_the_best_birds_and_put_the_figures_in_the_card(hash_enc
         judged.append({k: v.detach().clone() for k, v in pipe.generator.state_dict().items()})
         return {**real_score(pipe, *args, **kwargs), **scripted[len(judged) - 1]}
 
-    monkeypatch.setattr(gan_models.birds_eval, "score_birds", scripted_score)
+    monkeypatch.setattr(gan_models.judges.birds_eval, "score_birds", scripted_score)
     out = tmp_path / "run"
     folder = train_text2img.main(train_text2img.parse_args(tiny_args(
         tiny_captioned_dataset, out, "--max_steps", "6", "--eval_steps", "2", "--eval_samples", "6")))
@@ -614,7 +636,7 @@ def test_eval_steps_keep_the_best_birds_and_put_the_figures_in_the_card(hash_enc
     assert best["step"] == 4 and best["fid"] == 90.0 and best["num_fake"] == 6 and best["num_real"] == 8
     assert json.loads((folder / "training_state.json").read_text())["step"] == 4
     for saved in (out / "best_generator", folder):  # kept while training, then saved as generator/
-        weights = load_file(str(saved / "model.safetensors"))
+        weights = generator_weights(saved)
         assert weights.keys() == judged[1].keys(), saved
         assert all(torch.equal(weights[k], judged[1][k]) for k in weights), saved
     card = ModelCard.load(folder / "README.md")

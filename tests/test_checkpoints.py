@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 import common
 import train_dcgan
+from conftest import generator_weights
 
 
 def tiny_args(dataset, out, *extra):
@@ -50,7 +51,7 @@ def test_a_damaged_checkpoint_is_skipped_before_any_of_it_is_loaded(tiny_image_d
     ref = tmp_path / "ref"
     run(tiny_image_dataset, ref, "--max_steps", "2")
     expected = run(tiny_image_dataset, ref, "--max_steps", "6", "--resume_from_checkpoint", "latest")
-    a, b = load_file(str(resumed / "model.safetensors")), load_file(str(expected / "model.safetensors"))
+    a, b = generator_weights(resumed), generator_weights(expected)
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
 
@@ -95,22 +96,22 @@ def test_a_fresh_run_over_another_runs_checkpoints_is_refused(tiny_image_dataset
 
 def test_the_faces_judge_remembers_its_best_after_a_resume(tiny_image_dataset, tmp_path, pixel_features,
                                                           monkeypatch):
-    import gan_models.metrics
+    import gan_models.judges.metrics
 
     fids = iter([10.0, 50.0, 50.0, 40.0, 40.0, 40.0])  # step 2 is the best; after the resume, 40 is worse than 10
-    monkeypatch.setattr(gan_models.metrics, "fid_kid", lambda real, fake: {
+    monkeypatch.setattr(gan_models.judges.metrics, "fid_kid", lambda real, fake: {
         "fid": next(fids), "kid": 0.1, "num_real": len(real), "num_fake": len(fake)})
     out = tmp_path / "run"
     args = ("--holdout", "8", "--eval_steps", "2", "--eval_samples", "4")
     run(tiny_image_dataset, out, "--max_steps", "4", *args)
     assert json.loads((out / "best_generator" / "metrics.json").read_text())["step"] == 2
-    kept = load_file(str(out / "best_generator" / "model.safetensors"))
+    kept = generator_weights(out / "best_generator")
     folder = run(tiny_image_dataset, out, "--max_steps", "6", "--resume_from_checkpoint", "latest", *args)
     best = json.loads((out / "best_generator" / "metrics.json").read_text())
     assert best["step"] == 2 and best["fid"] == 10.0
-    after = load_file(str(out / "best_generator" / "model.safetensors"))
+    after = generator_weights(out / "best_generator")
     assert all(torch.equal(kept[k], after[k]) for k in kept)
-    assert all(torch.equal(kept[k], v) for k, v in load_file(str(folder / "model.safetensors")).items())
+    assert all(torch.equal(kept[k], v) for k, v in generator_weights(folder).items())
 
 
 @pytest.mark.parametrize("text", ["-1", "4294967296", "1.5", "abc"])

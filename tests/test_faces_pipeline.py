@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from gan_models.dcgan import DCGANPipeline
-from gan_models.layers import MAX_SEED
-from gan_models.pipeline import InputError
+from gan_models.faces.pipeline import DCGANPipeline
+from gan_models.core.checks import MAX_SEED
+from gan_models.core.checks import InputError
 
 
 @pytest.fixture

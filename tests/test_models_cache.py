@@ -8,7 +8,7 @@ import time
 
 import tabs.common as tabs_common
 from gan_models.registry import DEMOS
-from gan_models.weights_source import Loaded
+from gan_models.hub.weights_source import Loaded
 
 
 def test_concurrent_first_requests_load_a_demo_once(monkeypatch):

@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_models.pipeline import InputError
-from gan_models.playground import LOSSES, MODE_STD, ToyGAN, main, mode_coverage, sample_target, target_centres
-from gan_models.playground_render import render, to_pixels, to_plane
+from gan_models.core.checks import InputError
+from gan_models.playground.__main__ import main
+from gan_models.playground.toy_gan import LOSSES, MODE_STD, ToyGAN, mode_coverage, sample_target, target_centres
+from gan_models.playground.render import render, to_pixels, to_plane
 from tabs import playground as tab
 
 

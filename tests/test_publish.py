@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_models import publish
-from gan_models.dcgan import DCGANGenerator, DCGANPipeline
+from gan_models.hub import publish
+from gan_models.faces.dcgan import DCGANGenerator
+from gan_models.faces.pipeline import DCGANPipeline
 from gan_models.registry import DEMOS
-from gan_models.weights_source import load_demo
+from gan_models.hub.weights_source import load_demo
 
 
 def test_publish_uploads_only_safe_files_of_a_loadable_folder(tiny_faces_folder, monkeypatch):
@@ -34,13 +35,14 @@ def test_publish_uploads_only_safe_files_of_a_loadable_folder(tiny_faces_folder,
     monkeypatch.setenv("HF_TOKEN", "hf_test_not_a_real_token")
     (tiny_faces_folder / "optimizer.bin").write_bytes(b"pickle")  # must not travel
     files = publish.publish(tiny_faces_folder, "me/faces", "faces", revision="v1")
-    assert files == ["README.md", "config.json", "model.safetensors"]  # save_pretrained writes a card
+    assert files == ["faces_gan.py", "generator/config.json", "generator/diffusion_pytorch_model.safetensors",
+                     "generator/faces_gan.py", "model_index.json"]  # the data, and the pipeline's own module file
     assert calls[0] == ("create_repo", "me/faces") and ("create_branch", "v1") in calls
-    assert calls[-1][:3] == ("upload", "me/faces", "v1") and "*.bin" not in calls[-1][3]
+    assert calls[-1][:3] == ("upload", "me/faces", "v1") and calls[-1][3] == files  # exactly those: no optimizer.bin
 
 
 def test_publish_refuses_what_the_app_could_not_load(tiny_faces_folder):
-    (tiny_faces_folder / "model.safetensors").write_bytes(b"junk")
+    (tiny_faces_folder / "generator" / "diffusion_pytorch_model.safetensors").write_bytes(b"junk")
     with pytest.raises(SystemExit, match="cannot read weights file"):
         publish.publish(tiny_faces_folder, "me/faces", "faces", dry_run=True)
     with pytest.raises(SystemExit, match="not a repo id"):
@@ -60,9 +62,7 @@ def populate_hub_cache(cache: Path, repo_id: str, folder: Path, commit: str = "a
     """Lay out a folder as huggingface_hub's cache would after a download of ``repo_id`` at ``main``."""
     repo_dir = cache / f"models--{repo_id.replace('/', '--')}"
     snapshot = repo_dir / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    for f in folder.iterdir():
-        shutil.copy2(f, snapshot / f.name)
+    shutil.copytree(folder, snapshot)
     (repo_dir / "refs").mkdir()
     (repo_dir / "refs" / "main").write_text(commit)
 
@@ -79,6 +79,7 @@ def test_app_loader_reads_a_populated_local_hub_cache_offline(tiny_faces_folder,
     ref = DCGANPipeline.from_pretrained(tiny_faces_folder)
     torch.testing.assert_close(loaded.pipeline(2, seed=5, output_type="pt").images,
                                ref(2, seed=5, output_type="pt").images)
-    # and huggingface_hub's own entry point reads the same cached repo
-    model = DCGANGenerator.from_pretrained("me/faces", local_files_only=True, cache_dir=str(cache))
+    # and diffusers' own entry point reads the same cached repo
+    model = DCGANGenerator.from_pretrained("me/faces", subfolder="generator", local_files_only=True,
+                                           cache_dir=str(cache))
     assert model.latent_dim == 8

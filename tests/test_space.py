@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gan_models import space
+from gan_models.hub import space
 from gan_models.registry import DEMOS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,10 +28,12 @@ def test_rendered_front_matter_matches_spaces_yml_and_the_registry():
     assert f"gradio=={front['sdk_version']}" in requirements
     assert set(raw["tabs"]) <= set(DEMOS)
     assert front["models"] == [t["repo"] for t in raw["tabs"].values()]
-    for entry, tab in zip(front["preload_from_hub"], raw["tabs"].values()):
+    for entry, (name, tab) in zip(front["preload_from_hub"], raw["tabs"].items()):
         repo, files, revision = entry.split(" ")
         assert repo == tab["repo"] and revision == str(tab["revision"])
-        assert files.split(",") == ["config.json", "model.safetensors"]
+        files = files.split(",")
+        assert files[:3] == ["model_index.json", "generator/config.json", "generator/diffusion_pytorch_model.safetensors"]
+        assert ("text_encoder/model.safetensors" in files) == (name == "birds")  # the birds' repo carries the encoder
 
 
 def test_upload_holds_the_app_and_nothing_else():
@@ -49,8 +51,8 @@ def test_a_tab_without_a_hub_repo_ships_its_embedded_weights():
     manifest = space.load_manifest()
     manifest.tabs.pop("faces")
     files = space.space_files(manifest)
-    assert "gan_models/weights/faces/model.safetensors" in files
-    assert "gan_models/weights/faces/config.json" in files
+    assert "gan_models/weights/faces/generator/diffusion_pytorch_model.safetensors" in files
+    assert "gan_models/weights/faces/generator/config.json" in files and "gan_models/weights/faces/model_index.json" in files
 
 
 def write(tmp_path, text):

@@ -15,7 +15,9 @@ from safetensors.torch import load_file
 
 import common
 import train_dcgan
-from gan_models.dcgan import DCGANPipeline
+from gan_models.faces.pipeline import DCGANPipeline
+from conftest import generator_weights
+from gan_models.hub.publish import files_to_upload as publish_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +67,7 @@ def test_resumed_run_ends_where_an_uninterrupted_run_ends(tiny_image_dataset, tm
     train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, tmp_path / "b", "--max_steps", "2")))
     resumed = train_dcgan.main(train_dcgan.parse_args(
         tiny_args(tiny_image_dataset, tmp_path / "b", "--max_steps", "4", "--resume_from_checkpoint", "latest")))
-    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    a, b = generator_weights(straight), generator_weights(resumed)
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
@@ -73,7 +75,7 @@ def test_resumed_run_ends_where_an_uninterrupted_run_ends(tiny_image_dataset, tm
 
 def test_fine_tune_with_a_d_warmup_leaves_g_alone_until_the_warmup_ends(tiny_image_dataset, tmp_path):
     first = train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, tmp_path / "a", "--max_steps", "2")))
-    init = load_file(str(first / "model.safetensors"))
+    init = generator_weights(first)
     params = [k for k in init if "running" not in k and "num_batches" not in k]  # BatchNorm stats are re-estimated
 
     def run(name, steps):
@@ -81,7 +83,7 @@ def test_fine_tune_with_a_d_warmup_leaves_g_alone_until_the_warmup_ends(tiny_ima
             tiny_image_dataset, tmp_path / name, "--max_steps", str(steps), "--init_generator", str(first),
             "--d_warmup_steps", "2")))
         rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
-        return load_file(str(folder / "model.safetensors")), rows
+        return generator_weights(folder), rows
 
     held, rows = run("b", 2)
     assert [r["step"] for r in rows] == [1, 2] and all("d_loss" in r and "g_loss" not in r for r in rows)
@@ -142,7 +144,7 @@ def test_accelerate_launch_runs_the_script(tiny_image_dataset, tmp_path):
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "checkpoints" / "checkpoint-2" / "complete.json").is_file()
-    assert DCGANPipeline.from_pretrained(out / "generator")(2).images
+    assert DCGANPipeline.from_pretrained(out / "pipeline")(2).images
 
 
 def test_two_processes_under_torchrun_share_one_run(tiny_image_dataset, tmp_path):
@@ -158,7 +160,7 @@ def test_two_processes_under_torchrun_share_one_run(tiny_image_dataset, tmp_path
     assert result.stdout.count("step 3:") == 1  # only the main process logs
     checkpoint = out / "checkpoints" / "checkpoint-3"
     assert (checkpoint / "random_states_0.pkl").is_file() and (checkpoint / "random_states_1.pkl").is_file()
-    assert len(list(out.glob("generator*"))) == 1 and DCGANPipeline.from_pretrained(out / "generator")(1).images
+    assert len(list(out.glob("pipeline*"))) == 1 and DCGANPipeline.from_pretrained(out / "pipeline")(1).images
 
 
 def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_dataset, tmp_path, monkeypatch):
@@ -175,7 +177,8 @@ def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_datase
             calls.append(("create_branch", repo_id, kw))
 
         def upload_folder(self, repo_id, folder_path, **kw):
-            calls.append(("upload_folder", repo_id, sorted(p.name for p in Path(folder_path).iterdir()), kw))
+            calls.append(("upload_folder", repo_id, sorted(p.relative_to(folder_path).as_posix()
+                                                           for p in Path(folder_path).rglob("*") if p.is_file()), kw))
 
     monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
     monkeypatch.setenv("HF_TOKEN", "hf_test_not_a_real_token")
@@ -186,10 +189,13 @@ def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_datase
     uploads = [c for c in calls if c[0] == "upload_folder"]
     assert len(uploads) == 1  # once, at the end: not every checkpoint, not every epoch
     assert uploads[0][1] == "me/faces" and uploads[0][3]["revision"] == "v1"
-    assert {"model.safetensors", "config.json", "README.md", "samples.png"} <= set(uploads[0][2])
+    assert {"model_index.json", "generator/config.json", "generator/diffusion_pytorch_model.safetensors",
+            "faces_gan.py", "discriminator/diffusion_pytorch_model.safetensors", "training_state.json",
+            "README.md", "samples.png"} <= set(uploads[0][2])
+    assert uploads[0][3]["allow_patterns"] == publish_files(out / "pipeline", "faces_gan")  # data + its module only
     assert ("create_branch", "me/faces", {"branch": "v1", "exist_ok": True}) in calls
-    card = (out / "generator" / "README.md").read_text()
-    assert "me/faces" in card and "library_name: gan-gallery" in card
+    card = (out / "pipeline" / "README.md").read_text()
+    assert "me/faces" in card and "library_name: diffusers" in card
 
 
 def test_push_without_a_repo_id_or_token_is_refused_before_training(tiny_image_dataset, tmp_path, monkeypatch):
@@ -249,11 +255,11 @@ def test_eval_steps_keep_the_best_generator_and_put_its_metrics_in_the_card(tiny
                                                                             pixel_features, monkeypatch):
     """The FIDs are fixed by the test, so which evaluation is best is known: the middle one (step 4), neither the
     first, the last nor the worst. Its EMA generator (recorded as it was judged) must be the one kept and saved."""
-    import gan_models.evaluate
-    import gan_models.metrics
+    import gan_models.judges.evaluate
+    import gan_models.judges.metrics
     from huggingface_hub import ModelCard
 
-    real_generate, real_fid_kid = gan_models.evaluate.generate_uint8, gan_models.metrics.fid_kid
+    real_generate, real_fid_kid = gan_models.judges.evaluate.generate_uint8, gan_models.judges.metrics.fid_kid
     judged = []  # the weights of the generator each evaluation scored, in order
 
     def recording_generate(pipe, num, **kw):
@@ -265,17 +271,17 @@ def test_eval_steps_keep_the_best_generator_and_put_its_metrics_in_the_card(tiny
     def scripted_fid_kid(real, fake, **kw):
         return {**real_fid_kid(real, fake, **kw), "fid": fids[len(judged) - 1]}
 
-    monkeypatch.setattr(gan_models.evaluate, "generate_uint8", recording_generate)
-    monkeypatch.setattr(gan_models.metrics, "fid_kid", scripted_fid_kid)
+    monkeypatch.setattr(gan_models.judges.evaluate, "generate_uint8", recording_generate)
+    monkeypatch.setattr(gan_models.judges.metrics, "fid_kid", scripted_fid_kid)
     out = tmp_path / "run"
     folder = train_dcgan.main(train_dcgan.parse_args(tiny_args(
         tiny_image_dataset, out, "--max_steps", "6", "--holdout", "8", "--eval_steps", "2", "--eval_samples", "8")))
     assert len(judged) == 4
     assert any(not torch.equal(judged[1][k], judged[2][k]) for k in judged[1])  # G moved after step 4
-    best = json.loads((out / "best_generator" / "eval.json").read_text())
+    best = json.loads((out / "best_generator" / "metrics.json").read_text())
     assert best["step"] == 4 and best["fid"] == 10.0 and best["num_fake"] == 8 and best["num_real"] == 8
     for saved in (out / "best_generator", folder):  # kept while training, then saved as generator/
-        weights = load_file(str(saved / "model.safetensors"))
+        weights = generator_weights(saved)
         assert weights.keys() == judged[1].keys(), saved
         for key in weights:
             assert torch.equal(weights[key], judged[1][key]), (saved, key)
@@ -368,9 +374,9 @@ def test_ema_update_is_the_warmed_up_average_of_the_ema_and_g():
 def test_the_saved_ema_generator_is_the_average_of_the_start_and_g_not_g(tiny_image_dataset, tmp_path):
     """One training step: the saved EMA = d * G at step 0 + (1 - d) * G after step 1, d = min(0.999, 2/11)."""
     start = load_file(str(train_dcgan.main(train_dcgan.parse_args(
-        tiny_args(tiny_image_dataset, tmp_path / "a", "--max_steps", "0"))) / "model.safetensors"))
+        tiny_args(tiny_image_dataset, tmp_path / "a", "--max_steps", "0"))) / "generator" / "diffusion_pytorch_model.safetensors"))
     saved = load_file(str(train_dcgan.main(train_dcgan.parse_args(
-        tiny_args(tiny_image_dataset, tmp_path / "b", "--max_steps", "1"))) / "model.safetensors"))
+        tiny_args(tiny_image_dataset, tmp_path / "b", "--max_steps", "1"))) / "generator" / "diffusion_pytorch_model.safetensors"))
     live = load_file(str(tmp_path / "b" / "checkpoints" / "checkpoint-1" / "model.safetensors"))  # G, not its EMA
     params = [k for k in start if "running" not in k and "num_batches" not in k]  # BatchNorm stats are re-estimated
     assert params and start.keys() == saved.keys() == live.keys()
@@ -428,7 +434,7 @@ def test_kill_9_while_writing_a_checkpoint_then_resume_matches_an_uninterrupted_
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert (out / "checkpoints" / "tmp-checkpoint-4").is_dir()  # the half-done write is there ...
     assert [p.name for p in common.list_checkpoints(out)] == ["checkpoint-2"]  # ... and never counts
-    assert not (out / "generator").exists()
+    assert not (out / "pipeline").exists()
 
     resumed = subprocess.run([sys.executable, script, *args], env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -438,6 +444,6 @@ def test_kill_9_while_writing_a_checkpoint_then_resume_matches_an_uninterrupted_
 
     straight = train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, tmp_path / "straight",
                                                                  "--max_steps", "6")))
-    a, b = load_file(str(straight / "model.safetensors")), load_file(str(out / "generator" / "model.safetensors"))
+    a, b = generator_weights(straight), generator_weights(out / "pipeline")
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)

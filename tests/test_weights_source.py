@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gan_models.layers import WeightsError
+from gan_models.core.modeling import WeightsError
 from gan_models.registry import DEMOS, WEIGHTS_DIR
-from gan_models.weights_source import hub_enabled, hub_source, load_demo
+from gan_models.hub.weights_source import hub_enabled, hub_source, load_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ import dataclasses, json, sys
 from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
 from gan_models.registry import DEMOS
-from gan_models.weights_source import load_demo
+from gan_models.hub.weights_source import load_demo
 demo = dataclasses.replace(DEMOS["faces"], weights_dir=Path({str(faces_demo.weights_dir)!r}))
 loaded = load_demo(demo, "someone/faces", "main")
 print(json.dumps({{"origin": loaded.origin, "fallback": loaded.fallback}}))
@@ -85,8 +85,8 @@ print(json.dumps({{"origin": loaded.origin, "fallback": loaded.fallback}}))
 
 
 def test_broken_embedded_weights_raise_an_error_naming_the_file(faces_demo):
-    (faces_demo.embedded / "model.safetensors").write_bytes(b"\x00garbage")
-    with pytest.raises(WeightsError, match=r"faces/model.safetensors"):
+    (faces_demo.embedded / "generator" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(WeightsError, match=r"faces/generator/diffusion_pytorch_model.safetensors"):
         load_demo(faces_demo, use_hub=False)
 
 
@@ -113,9 +113,9 @@ def test_hub_switch(monkeypatch):
 def test_a_bad_config_is_refused_and_the_tab_falls_back(faces_demo, tmp_path, change, fragment):
     bad = tmp_path / "bad"
     shutil.copytree(faces_demo.embedded, bad)
-    config = json.loads((bad / "config.json").read_text())
-    (bad / "config.json").write_text(json.dumps({**config, **change}))
-    from gan_models.dcgan import DCGANPipeline
+    config = json.loads((bad / "generator" / "config.json").read_text())
+    (bad / "generator" / "config.json").write_text(json.dumps({**config, **change}))
+    from gan_models.faces.pipeline import DCGANPipeline
 
     with pytest.raises(WeightsError, match=fragment):
         DCGANPipeline.from_pretrained(bad)
@@ -124,12 +124,12 @@ def test_a_bad_config_is_refused_and_the_tab_falls_back(faces_demo, tmp_path, ch
 
 
 def test_nested_settings_are_checked_too(tmp_path):
-    from gan_models.pix2pix import Pix2PixPipeline
+    from gan_models.maps.pipeline import Pix2PixPipeline
 
     folder = tmp_path / "maps"
     shutil.copytree(DEMOS["maps"].embedded, folder)
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "generator" / "config.json").read_text())
     config["a2b"]["base_channels"] = 10**6
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "generator" / "config.json").write_text(json.dumps(config))
     with pytest.raises(WeightsError, match="a2b U-Net's settings: base_channels must be"):
         Pix2PixPipeline.from_pretrained(folder)

@@ -191,17 +191,24 @@ def prepare_gan(accelerator, args, G: nn.Module, D: nn.Module, *extra_state):
     return G, D, accelerator.unwrap_model(D), opt_g, opt_d, ema, state
 
 
+def generator_folder(folder: str | Path) -> Path:
+    """The generator's own folder inside a saved pipeline folder (``generator/``); an earlier-layout folder is its own."""
+    folder = Path(folder)
+    return folder / "generator" if (folder / "model_index.json").is_file() else folder
+
+
 def init_generator(G: nn.Module, folder: str | Path) -> None:
     """Copy saved generator weights into ``G`` (strict: the saved config must build the same network)."""
-    from gan_models.layers import CONFIG_NAME, WEIGHTS_NAME, WeightsError, load_weights_into
+    from gan_models.core.modeling import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, WeightsError, load_weights_into
 
-    folder = Path(folder)
+    folder = generator_folder(folder)
     try:
         saved = json.loads((folder / CONFIG_NAME).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise SystemExit(f"error: --init_generator {folder}: cannot read {CONFIG_NAME}: {err}") from None
+    weights = folder / WEIGHTS_NAME if (folder / WEIGHTS_NAME).is_file() else folder / LEGACY_WEIGHTS_NAME
     try:
-        load_weights_into(G, folder / WEIGHTS_NAME)
+        load_weights_into(G, weights)
     except WeightsError as err:
         raise SystemExit(f"error: --init_generator {folder} (saved config {saved}) does not fit the generator "
                          f"these arguments build: {err}") from None
@@ -321,10 +328,13 @@ class Deadline:
         return False
 
 
-def save_snapshot(generator: nn.Module, output_dir: str | Path, step: int, accelerator) -> None:
-    """``--snapshot_steps``: the EMA generator at this step, fp16, for evaluating after training."""
+def save_snapshot(make_pipeline, output_dir: str | Path, step: int, accelerator, **save_kwargs) -> None:
+    """``--snapshot_steps``: the EMA generator at this step as an fp16 pipeline folder, for evaluating after training.
+
+    ``make_pipeline()`` builds the demo's pipeline around (a copy of) the EMA generator.
+    """
     if accelerator.is_main_process:
-        save_generator(generator, Path(output_dir) / "snapshots" / f"step-{step:07d}", fp16=True)
+        save_pipeline(make_pipeline(), Path(output_dir) / "snapshots" / f"step-{step:07d}", fp16=True, **save_kwargs)
     accelerator.wait_for_everyone()
 
 
@@ -550,54 +560,55 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> I
 
 
 # ----------------------------------------------------------------------------- save + push
-def save_generator(generator: nn.Module, folder: str | Path, *, fp16: bool = False) -> Path:
-    """Write the generator in the Hub format (config.json + model.safetensors), atomically."""
-    folder = Path(folder)
+def _atomic_folder(folder: Path, write) -> Path:
+    """``write(tmp)`` into a temporary folder beside ``folder``, then swap it in."""
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model = copy.deepcopy(generator).cpu()
-    if fp16:
-        model = model.half()
-    model.save_pretrained(tmp)
+    write(tmp)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
     return folder
 
 
-DISCRIMINATOR_DIR = "discriminator"
-TRAINING_STATE = "training_state.json"
+def save_model(model: nn.Module, folder: str | Path, *, fp16: bool = False) -> Path:
+    """One network (a judge, say) in diffusers' model format (config.json + safetensors), atomically."""
+    model = copy.deepcopy(model).cpu()
+    return _atomic_folder(Path(folder), lambda tmp: (model.half() if fp16 else model).save_pretrained(tmp))
 
 
-def save_gan_folder(folder: str | Path, generator: nn.Module, discriminator: nn.Module, *, step: int,
-                    ema_updates: int, fp16: bool = False) -> Path:
-    """The EMA generator (Hub format) with what continuing its adversarial training needs beside it.
-
-    ``folder/`` holds the generator, ``folder/discriminator/`` its discriminator (same format),
-    ``folder/training_state.json`` the step and the EMA's update count: StyleGAN2-ADA's network
-    file carries G, D and G_ema for the same reason (a fresh D makes fine-tuning close to a restart).
-    """
-    folder = save_generator(generator, folder, fp16=fp16)
-    save_generator(discriminator, folder / DISCRIMINATOR_DIR, fp16=fp16)
-    (folder / TRAINING_STATE).write_text(json.dumps({"step": int(step), "ema_updates": int(ema_updates)}, indent=1))
-    return folder
+def save_pipeline(pipe, folder: str | Path, *, discriminator: nn.Module | None = None, step: int | None = None,
+                  ema_updates: int | None = None, fp16: bool = False, **save_kwargs) -> Path:
+    """The demo's pipeline (around the EMA generator) with ``save_pretrained``, as diffusers' training examples end,
+    atomically; with ``discriminator``, also D and ``training_state.json``, so that ``--resume_from_weights`` can
+    continue the adversarial training from the folder (StyleGAN2-ADA's G + D + G_ema in one network file)."""
+    pipe = copy.deepcopy(pipe).to("cpu")
+    if fp16:
+        pipe = pipe.to(torch.float16)
+    d = None if discriminator is None else copy.deepcopy(discriminator).cpu()
+    if d is not None and fp16:
+        d = d.half()
+    state = None if discriminator is None else {"step": int(step), "ema_updates": int(ema_updates)}
+    return _atomic_folder(Path(folder), lambda tmp: pipe.save_pretrained(tmp, discriminator=d, training_state=state,
+                                                                         **save_kwargs))
 
 
 def load_gan_folder(G: nn.Module, D: nn.Module, folder: str | Path) -> dict:
-    """Load a ``save_gan_folder`` folder into ``G`` and ``D`` (strict); returns its training state."""
-    from gan_models.layers import WEIGHTS_NAME, WeightsError, load_weights_into
+    """Load a pipeline folder saved with its discriminator into ``G`` and ``D`` (strict); returns its training state."""
+    from gan_models.core.modeling import WEIGHTS_NAME, WeightsError, load_weights_into
+    from gan_models.core.pipelines import DISCRIMINATOR_DIR, TRAINING_STATE
 
     folder = Path(folder)
     state_file = folder / TRAINING_STATE
     if not (folder / DISCRIMINATOR_DIR / WEIGHTS_NAME).is_file() or not state_file.is_file():
         raise SystemExit(f"error: --resume_from_weights {folder}: no {DISCRIMINATOR_DIR}/{WEIGHTS_NAME} and "
-                         f"{TRAINING_STATE} there (a folder written by a training script since 2026-12 has them); "
+                         f"{TRAINING_STATE} there (a pipeline folder a training script saved has them); "
                          "for a generator alone use --init_generator")
     try:
         state = json.loads(state_file.read_text())
         state = {"step": int(state["step"]), "ema_updates": int(state["ema_updates"])}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise SystemExit(f"error: --resume_from_weights {folder}: {TRAINING_STATE} is unreadable ({err})") from None
-    for model, path, what in ((G, folder / WEIGHTS_NAME, "generator"),
+    for model, path, what in ((G, generator_folder(folder) / WEIGHTS_NAME, "generator"),
                               (D, folder / DISCRIMINATOR_DIR / WEIGHTS_NAME, "discriminator")):
         try:
             load_weights_into(model, path)
@@ -623,8 +634,8 @@ def write_model_card(folder: str | Path, *, title: str, pipeline_tag: str, datas
     eval_results = [EvalResult(task_type=pipeline_tag, dataset_type=dataset_name, dataset_name=dataset_name,
                                metric_type=k, metric_name=k, metric_value=v, dataset_split="held-out")
                     for k, v in numeric.items()] or None
-    data = ModelCardData(library_name="gan-gallery", pipeline_tag=pipeline_tag, license=license,
-                         tags=["gan", "gan-gallery", "pytorch", *(tags or [])], datasets=[dataset] if on_hub else None,
+    data = ModelCardData(library_name="diffusers", pipeline_tag=pipeline_tag, license=license,
+                         tags=["gan", "gan-gallery", "diffusers", "pytorch", *(tags or [])], datasets=[dataset] if on_hub else None,
                          model_name=title if eval_results else None, eval_results=eval_results)
     metric_lines = "\n".join(f"| {k} | {v} |" for k, v in (metrics or {}).items()) or "| (none measured yet) | |"
     content = f"""---
@@ -656,9 +667,12 @@ def write_model_card(folder: str | Path, *, title: str, pipeline_tag: str, datas
     return path
 
 
-def push_folder(folder: str | Path, args, commit_message: str) -> None:
-    """Upload ``folder`` to ``args.hub_model_id`` (creating the repo and branch if needed)."""
+def push_folder(folder: str | Path, args, commit_message: str, remote_module: str) -> None:
+    """Upload the pipeline folder to ``args.hub_model_id`` (creating the repo and branch if needed): its data files
+    and its own module file only, as ``gan_models.hub.publish`` does."""
     from huggingface_hub import HfApi
+
+    from gan_models.hub.publish import files_to_upload
 
     if not args.hub_model_id:
         raise SystemExit("error: --push_to_hub needs --hub_model_id user/name")
@@ -667,7 +681,7 @@ def push_folder(folder: str | Path, args, commit_message: str) -> None:
     if args.hub_revision:
         api.create_branch(args.hub_model_id, branch=args.hub_revision, exist_ok=True)
     api.upload_folder(repo_id=args.hub_model_id, folder_path=str(folder), revision=args.hub_revision,
-                      commit_message=commit_message)
+                      allow_patterns=files_to_upload(Path(folder), remote_module), commit_message=commit_message)
 
 
 def fixed_noise(num: int, dim: int, seed: int = 1234) -> torch.Tensor:

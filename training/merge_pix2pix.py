@@ -1,14 +1,16 @@
 """Put the two directions of pix2pix, trained separately, into one folder that the app loads.
 
-    python training/merge_pix2pix.py runs/maps-a2b/generator runs/maps-b2a/generator \\
+    python training/merge_pix2pix.py runs/maps-a2b/pipeline runs/maps-b2a/pipeline \\
         --out gan_models/weights/maps --fp16
-    python -m gan_models.publish gan_models/weights/maps gan-gallery/pix2pix-maps --demo maps
+    python -m gan_models.hub.publish gan_models/weights/maps gan-gallery/pix2pix-maps --demo maps
 
-Each input folder is what train_pix2pix.py saved (or a snapshot): a Pix2PixGenerator holding
-one direction. The output holds both U-Nets in one config.json + model.safetensors (fp16 with
-``--fp16``: what the gallery embeds) and a model card with both directions' held-out
-scores (from each folder's metrics.json). The sample grids are not copied: their input
-and target columns are pictures from the dataset, which the project never ships.
+Each input folder is what train_pix2pix.py saved (or a snapshot): a pipeline folder whose
+Pix2PixGenerator holds one direction (an earlier-layout folder works too). The output is one
+pipeline folder whose generator holds both U-Nets (fp16 with ``--fp16``: what the gallery
+embeds) and a model card with both directions' held-out scores (from each folder's
+metrics.json). Each direction's discriminator stays in its own folder: training continues
+per direction (``--resume_from_weights`` on that folder). The sample grids are not copied:
+their input and target columns are pictures from the dataset, which the project never ships.
 """
 
 from __future__ import annotations
@@ -21,19 +23,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from gan_models.layers import load_pretrained  # noqa: E402
-from gan_models.pix2pix import Pix2PixGenerator  # noqa: E402
+from gan_models.maps.pipeline import Pix2PixPipeline  # noqa: E402
+from gan_models.maps.pix2pix import Pix2PixGenerator  # noqa: E402
 
 
 def merge(folders: list[str | Path], out: str | Path, fp16: bool = False, dataset: str = "huggan/maps",
           note: str = "") -> Path:
-    parts = [load_pretrained(Pix2PixGenerator, f) for f in folders]
+    parts = [Pix2PixGenerator.load_strict(common.generator_folder(f)) for f in folders]
     configs, states, sources = {}, {}, {}
     for folder, g in zip(folders, parts):
         for direction, net in g.nets.items():
             if direction in configs:
                 raise SystemExit(f"error: direction {direction} is in both {sources[direction]} and {folder}")
-            config = json.loads((Path(folder) / "config.json").read_text())
+            config = json.loads((common.generator_folder(folder) / "config.json").read_text())
             configs[direction], states[direction], sources[direction] = config[direction], net.state_dict(), folder
     names = {(g.a_name, g.b_name) for g in parts}
     if len(names) > 1:
@@ -42,7 +44,7 @@ def merge(folders: list[str | Path], out: str | Path, fp16: bool = False, datase
     merged = Pix2PixGenerator(**configs, a_name=a_name, b_name=b_name)
     for direction, state in states.items():
         merged.nets[direction].load_state_dict(state)
-    out = common.save_generator(merged.eval(), out, fp16=fp16)
+    out = common.save_pipeline(Pix2PixPipeline(merged.eval()), out, fp16=fp16)
     metrics, notes = {}, []
     for direction, folder in sources.items():
         what = f"{a_name} -> {b_name}" if direction == "a2b" else f"{b_name} -> {a_name}"
@@ -61,12 +63,12 @@ def merge(folders: list[str | Path], out: str | Path, fp16: bool = False, datase
     common.write_model_card(
         out, title=f"pix2pix {a_name} <-> {b_name} (GAN Gallery)", pipeline_tag="image-to-image", dataset=dataset,
         license="other", tags=["pix2pix", "image-to-image"], metrics=metrics,
-        metrics_note="; ".join(notes) + (". " if notes else "") + "Full evaluation: `python -m gan_models.evaluate maps`.",
+        metrics_note="; ".join(notes) + (". " if notes else "") + "Full evaluation: `python -m gan_models.judges.evaluate maps`.",
         description=(f"Two pix2pix U-Net generators in one file, {a_name} -> {b_name} (`a2b`) and {b_name} -> "
                      f"{a_name} (`b2a`), each trained by training/train_pix2pix.py against a 70x70 PatchGAN; "
                      "the weights are the EMA generators'. The pix2pix maps data (Google Maps tiles) is for research use."
                      + (f"\n\n{note}" if note else "")),
-        usage=("from gan_models.pix2pix import Pix2PixPipeline\n"
+        usage=("from gan_models.maps.pipeline import Pix2PixPipeline\n"
                f"pipe = Pix2PixPipeline.from_pretrained(\"{out}\")\n"
                "out = pipe(\"aerial.png\", direction=\"a2b\")   # or direction=\"b2a\"\n"
                "out.images[0].save(\"map.png\")"),
@@ -76,7 +78,7 @@ def merge(folders: list[str | Path], out: str | Path, fp16: bool = False, datase
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+", help="generator folders of train_pix2pix.py, one per direction")
+    parser.add_argument("folders", nargs="+", help="pipeline folders of train_pix2pix.py, one per direction")
     parser.add_argument("--out", required=True)
     parser.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
     parser.add_argument("--note", default="", help="a paragraph for the model card (how these weights were made)")

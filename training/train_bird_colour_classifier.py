@@ -6,7 +6,7 @@
 Labels: each row's main body colour from its captions (rows whose captions name none are
 left out). Trained on the training species only; its accuracy on the real crops of the
 ``--holdout_classes`` held-out species (the same split as training/train_text2img.py) is the
-ceiling that ``python -m gan_models.evaluate birds`` compares generated birds against.
+ceiling that ``python -m gan_models.judges.evaluate birds`` compares generated birds against.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from train_text2img import jitter  # noqa: E402
-from gan_models.birds_eval import centre  # noqa: E402
-from gan_models.captions import COLOURS, holdout_classes, load_captioned, main_colour  # noqa: E402
-from gan_models.colour_classifier import ColourClassifier, accuracy, predict  # noqa: E402
+from gan_models.judges.birds_eval import centre  # noqa: E402
+from gan_models.birds.captions import holdout_classes, load_captioned  # noqa: E402
+from gan_models.birds.colour_words import COLOURS, main_colour  # noqa: E402
+from gan_models.judges.colour_classifier import ColourClassifier, accuracy, predict  # noqa: E402
 from gan_models.data import to_float  # noqa: E402
-from gan_models.layers import load_pretrained  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -91,8 +91,8 @@ def main(args) -> Path:
         if (step + 1) % 50 == 0 or step + 1 == total:
             print(f"step {step + 1}/{total} loss {loss.item():.4f} ({time.perf_counter() - t0:.0f}s)", flush=True)
 
-    folder = common.save_generator(model.eval(), out / "classifier", fp16=True)
-    saved = load_pretrained(ColourClassifier, folder)  # measure what was written (fp16), not what is in memory
+    folder = common.save_model(model.eval(), out / "classifier", fp16=True)
+    saved = ColourClassifier.load_strict(folder)  # measure what was written (fp16), not what is in memory
     labels = torch.from_numpy(colours[held_idx])
     real = accuracy(predict(saved, centre(data.images[held_idx])), labels, len(COLOURS))
     majority = float((labels == int(np.argmax(counts))).float().mean())
@@ -113,9 +113,8 @@ def main(args) -> Path:
                      f"({', '.join(COLOURS)}), trained {args.epochs} epochs on the real crops of the training species "
                      "with labels read from their captions. It judges whether the text-to-image birds follow "
                      "the colour words of their prompts."),
-        usage=("from gan_models.layers import load_pretrained\n"
-               "from gan_models.colour_classifier import ColourClassifier\n"
-               f"clf = load_pretrained(ColourClassifier, \"{folder}\")"),
+        usage=("from gan_models.judges.colour_classifier import ColourClassifier\n"
+               f"clf = ColourClassifier.load_strict(\"{folder}\")"),
         metrics={"accuracy on real crops of held-out species": metrics["real_accuracy"],
                  "balanced accuracy (mean over colours)": metrics["real_balanced_accuracy"],
                  "majority-colour rate (always answering the commonest colour)": metrics["majority_class_rate"],

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,12 +37,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from gan_models.cgan import CGANDiscriminator, CGANGenerator  # noqa: E402
+from gan_models.digits.cgan import CGANDiscriminator, CGANGenerator  # noqa: E402
+from gan_models.digits.pipeline import CGANPipeline  # noqa: E402
 from gan_models.data import holdout_split, load_labelled_tensors, to_float  # noqa: E402
-from gan_models.layers import load_pretrained  # noqa: E402
 from gan_models.losses import LOSSES, discriminator_loss, generator_loss  # noqa: E402
-from gan_models.mnist_classifier import MNISTClassifier, classifier_features, feature_spread, label_accuracy  # noqa: E402
-from gan_models.metrics import frechet_distance  # noqa: E402
+from gan_models.judges.mnist_classifier import MNISTClassifier, classifier_features, feature_spread, label_accuracy  # noqa: E402
+from gan_models.judges.metrics import frechet_distance  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -167,26 +168,27 @@ def main(args) -> Path:
             result = judge(ema.model, args.eval_samples)
             if best.better(result["label_accuracy"], result["classifier_fid"]):
                 best.accuracy, best.fid, best.step = result["label_accuracy"], result["classifier_fid"], state.step
-                common.save_generator(ema.model, Path(args.output_dir) / "best_generator")
+                common.save_pipeline(CGANPipeline(ema.model), Path(args.output_dir) / "best_generator",
+                                     discriminator=D_plain, step=state.step, ema_updates=int(ema.num_updates))
             log_eval(accelerator, args, state.step, {**result, "best_step": best.step})
         if args.snapshot_steps and state.step % args.snapshot_steps == 0:
             standing_stats(ema, args, num_classes, device)
-            common.save_snapshot(ema.model, args.output_dir, state.step, accelerator)
+            common.save_snapshot(lambda: CGANPipeline(ema.model), args.output_dir, state.step, accelerator)
         if state.step % args.checkpointing_steps == 0 or state.step == args.max_steps:
             common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
         if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
-            finish(accelerator, ema, args, num_classes, judge, best, push=True)
+            finish(accelerator, ema, D_plain, state.step, args, num_classes, judge, best, push=True)
 
     if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
         common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
-    return finish(accelerator, ema, args, num_classes, judge, best, push=args.push_to_hub)
+    return finish(accelerator, ema, D_plain, state.step, args, num_classes, judge, best, push=args.push_to_hub)
 
 
 class Judge:
     """Label accuracy and classifier-space FID of a generator, against the held-out reals."""
 
     def __init__(self, args, held_out: torch.Tensor, held_out_labels: torch.Tensor, num_classes: int):
-        self.classifier = load_pretrained(MNISTClassifier, args.classifier)
+        self.classifier = MNISTClassifier.load_strict(args.classifier)
         if self.classifier.num_classes != num_classes:
             raise SystemExit(f"error: the classifier knows {self.classifier.num_classes} classes, the data "
                              f"{num_classes}")
@@ -245,16 +247,21 @@ def save_samples(accelerator, ema, args, num_classes, step):
     accelerator.wait_for_everyone()
 
 
-def finish(accelerator, ema, args, num_classes, judge, best, push: bool) -> Path:
-    """Save the chosen EMA generator with a sample grid and a measured model card; push if asked."""
-    folder = Path(args.output_dir) / "generator"
+def finish(accelerator, ema, D, train_step, args, num_classes, judge, best, push: bool) -> Path:
+    """Save the pipeline around the chosen EMA generator, with its D, a sample grid and a measured model card;
+    push if asked. ``--resume_from_weights`` continues from this folder."""
+    folder = Path(args.output_dir) / "pipeline"
     if accelerator.is_main_process:
         standing_stats(ema, args, num_classes, accelerator.device)
         chosen, step = ema.model, int(ema.num_updates)
         best_folder = Path(args.output_dir) / "best_generator"
-        if judge and best.step and best_folder.is_dir():
-            chosen, step = load_pretrained(CGANGenerator, best_folder), best.step
-        common.save_generator(chosen, folder)
+        if judge and best.step and best_folder.is_dir():  # the best evaluation's G, with its own D
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(best_folder, folder)
+            chosen, step = CGANGenerator.load_strict(common.generator_folder(folder)).to(accelerator.device), best.step
+        else:
+            common.save_pipeline(CGANPipeline(chosen), folder, discriminator=D, step=train_step,
+                                 ema_updates=int(ema.num_updates))
         class_grid(chosen, args, num_classes, accelerator.device).save(folder / "samples.png")
         (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         metrics = {}
@@ -282,12 +289,13 @@ def finish(accelerator, ema, args, num_classes, judge, best, push: bool) -> Path
                          f"{f', mode-seeking term x{args.mode_seeking}' if args.mode_seeking else ''}; the weights are the "
                          "EMA generator's. The Hub has no class-conditional task: the pipeline tag is the nearest "
                          "one, and the input is noise plus a class id."),
-            usage=("from gan_models.cgan import CGANPipeline\n"
+            usage=("from gan_models.digits.pipeline import CGANPipeline\n"
                    f"pipe = CGANPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
                    "images = pipe(labels=[7], num_images=8, seed=0).images"),
         )
         if push:
-            common.push_folder(folder, args, commit_message=f"cGAN generator at step {step}")
+            common.push_folder(folder, args, commit_message=f"cGAN generator at step {step}",
+                               remote_module=CGANPipeline.remote_module)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from augment import diff_augment  # noqa: E402
 from gan_models.data import holdout_split, load_image_tensor, to_float  # noqa: E402
-from gan_models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
-from gan_models.layers import load_pretrained  # noqa: E402
+from gan_models.faces.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from gan_models.faces.pipeline import DCGANPipeline  # noqa: E402
 from gan_models.losses import LOSSES, discriminator_loss, generator_loss, r1_penalty  # noqa: E402
 
 
@@ -134,33 +135,32 @@ def main(args) -> Path:
             common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
         if args.snapshot_steps and state.step % args.snapshot_steps == 0:
             standing_stats(ema, args, device)
-            common.save_snapshot(ema.model, args.output_dir, state.step, accelerator)
+            common.save_snapshot(lambda: DCGANPipeline(ema.model), args.output_dir, state.step, accelerator)
         if judge and state.step % args.eval_steps == 0:
-            judge.measure(ema, state.step, accelerator)
+            judge.measure(ema, D_plain, state.step, accelerator)
         accelerator.wait_for_everyone()
         if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
-            finish(accelerator, ema, args, judge, push=True)
+            finish(accelerator, ema, D_plain, state.step, args, judge, push=True)
 
     if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
         common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
-    return finish(accelerator, ema, args, judge, push=args.push_to_hub)
+    return finish(accelerator, ema, D_plain, state.step, args, judge, push=args.push_to_hub)
 
 
 class FIDJudge:
     """FID/KID of the EMA generator against the held-out faces; keeps the best generator on disk."""
 
     def __init__(self, held_out: torch.Tensor, args):
-        from gan_models.metrics import InceptionFeatures
+        from gan_models.judges.metrics import InceptionFeatures
 
         self.args, self.features = args, InceptionFeatures()
         self.held_out, self.real = held_out, None
         self.best_dir = Path(args.output_dir) / "best_generator"
         self.best: dict | None = common.read_best(self.best_dir)  # {"step", "fid", ...}; survives a resume
 
-    def measure(self, ema, step: int, accelerator) -> dict:
-        from gan_models.dcgan import DCGANPipeline
-        from gan_models.evaluate import generate_uint8
-        from gan_models.metrics import fid_kid
+    def measure(self, ema, discriminator, step: int, accelerator) -> dict:
+        from gan_models.judges.evaluate import generate_uint8
+        from gan_models.judges.metrics import fid_kid
 
         if self.real is None:
             self.real = self.features(self.held_out)
@@ -169,9 +169,10 @@ class FIDJudge:
         result = {"step": step, **fid_kid(self.real, self.features(generate_uint8(pipe, self.args.eval_samples)))}
         accelerator.log({"fid": result["fid"], "kid": result["kid"]}, step=step)
         accelerator.print(f"step {step}: eval {json.dumps(result)}")
-        if self.best is None or result["fid"] < self.best["fid"]:
+        if self.best is None or result["fid"] < self.best["fid"]:  # kept with its D: training can go on from it
             self.best = result
-            common.save_generator(ema.model, self.best_dir)
+            common.save_pipeline(DCGANPipeline(ema.model), self.best_dir, discriminator=discriminator, step=step,
+                                 ema_updates=int(ema.num_updates))
             (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=2))
         return result
 
@@ -192,23 +193,28 @@ def save_samples(accelerator, ema, noise, args, step):
     accelerator.wait_for_everyone()
 
 
-def finish(accelerator, ema, args, judge, push: bool) -> Path:
-    """Save the EMA generator (or, with --eval_steps, the best one by FID) with samples and a card; push if asked."""
-    folder = Path(args.output_dir) / "generator"
+def finish(accelerator, ema, D, step, args, judge, push: bool) -> Path:
+    """Save the pipeline around the EMA generator (or, with --eval_steps, the best one by FID) with its D, samples and
+    a card; push if asked. ``--resume_from_weights`` continues from this folder."""
+    folder = Path(args.output_dir) / "pipeline"
     if accelerator.is_main_process:
         standing_stats(ema, args, accelerator.device)
-        generator, metrics, note = ema.model, None, ""
+        generator, metrics, note, best = ema.model, None, "", None
         if judge:
-            final = judge.measure(ema, ema.num_updates.item(), accelerator)
+            final = judge.measure(ema, D, step, accelerator)
             best = judge.best
-            if best["step"] != final["step"]:
-                generator = load_pretrained(DCGANGenerator, judge.best_dir)
             metrics = {"fid": best["fid"], "kid": best["kid"]}
             note = (f"FID and KID (standard Inception-v3 features) of {best['num_fake']} generated faces against "
                     f"{best['num_real']} faces held out from training (--holdout {args.holdout}, seed "
                     f"{args.holdout_seed}), at step {best['step']}, the best of the evaluations every "
                     f"{args.eval_steps} steps. FID from 1,000 samples is biased upwards: compare at equal counts.")
-        common.save_generator(generator, folder)
+        if best and best["step"] != final["step"]:  # an earlier evaluation scored better: that G (and its D) it is
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(judge.best_dir, folder)
+            generator = DCGANGenerator.load_strict(common.generator_folder(folder)).to(accelerator.device)
+        else:
+            common.save_pipeline(DCGANPipeline(generator), folder, discriminator=D, step=step,
+                                 ema_updates=int(ema.num_updates))
         with torch.no_grad():
             common.image_grid(generator(common.fixed_noise(64, args.latent_dim).to(accelerator.device)), nrow=8
                               ).save(folder / "samples.png")
@@ -222,12 +228,13 @@ def finish(accelerator, ema, args, judge, push: bool) -> Path:
                          f"{', R1' if args.r1_gamma else ''}; the weights are the EMA generator's. "
                          "CelebA is for non-commercial research use only."),
             metrics=metrics, metrics_note=note,
-            usage=("from gan_models import DCGANPipeline\n"
+            usage=("from gan_models.faces.pipeline import DCGANPipeline\n"
                    f"pipe = DCGANPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
                    "images = pipe(seeds=range(16)).images"),
         )
         if push:
-            common.push_folder(folder, args, commit_message=f"EMA generator at step {ema.num_updates.item()}")
+            common.push_folder(folder, args, commit_message=f"EMA generator at step {ema.num_updates.item()}",
+                               remote_module=DCGANPipeline.remote_module)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder

@@ -23,8 +23,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from gan_models.data import holdout_split, load_labelled_tensors, to_float  # noqa: E402
-from gan_models.layers import load_pretrained  # noqa: E402
-from gan_models.mnist_classifier import MNISTClassifier, label_accuracy  # noqa: E402
+from gan_models.judges.mnist_classifier import MNISTClassifier, label_accuracy  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -91,8 +90,8 @@ def main(args) -> Path:
         if (step + 1) % 100 == 0 or step + 1 == total:
             print(f"step {step + 1}/{total} loss {loss.item():.4f} ({time.perf_counter() - t0:.0f}s)", flush=True)
 
-    folder = common.save_generator(model.eval(), out / "classifier", fp16=args.fp16)
-    saved = load_pretrained(MNISTClassifier, folder)  # measure what was written, not what is in memory
+    folder = common.save_model(model.eval(), out / "classifier", fp16=args.fp16)
+    saved = MNISTClassifier.load_strict(folder)  # measure what was written, not what is in memory
     acc = label_accuracy(saved, images[test_idx], labels[test_idx])
     metrics = {"test_accuracy": round(acc["overall"], 4),
                "test_accuracy_per_class": [round(a, 4) for a in acc["per_class"]],
@@ -108,9 +107,8 @@ def main(args) -> Path:
                      f"rows held out at random (seed {args.holdout_seed}) as its test set. It judges the label "
                      "accuracy of the conditional digits generator, and its penultimate layer gives "
                      "FID-in-classifier-space features."),
-        usage=("from gan_models.layers import load_pretrained\n"
-               "from gan_models.mnist_classifier import MNISTClassifier, label_accuracy\n"
-               f"clf = load_pretrained(MNISTClassifier, \"{folder}\")"),
+        usage=("from gan_models.judges.mnist_classifier import MNISTClassifier, label_accuracy\n"
+               f"clf = MNISTClassifier.load_strict(\"{folder}\")"),
         metrics={"test accuracy (held-out rows)": metrics["test_accuracy"], "test rows": acc["count"]},
     )
     return folder

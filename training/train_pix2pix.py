@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -32,10 +33,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from gan_models.data import holdout_split, images_to_uint8, load_hf_dataset, to_float  # noqa: E402
-from gan_models.layers import load_pretrained  # noqa: E402
 from gan_models.losses import LOSSES, discriminator_loss, generator_loss  # noqa: E402
-from gan_models.maps import pair_columns, palette_scores  # noqa: E402
-from gan_models.pix2pix import PatchDiscriminator, Pix2PixGenerator  # noqa: E402
+from gan_models.maps.palette import pair_columns, palette_scores  # noqa: E402
+from gan_models.maps.pipeline import Pix2PixPipeline  # noqa: E402
+from gan_models.maps.pix2pix import PatchDiscriminator, Pix2PixGenerator  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -155,8 +156,9 @@ def main(args) -> Path:
             f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in result.items()}}) + "\n")
         accelerator.print(f"step {step}: eval {json.dumps(result)}")
         best = common.read_best(best_dir)
-        if best is None or quality(result) > quality(best):
-            common.save_generator(ema.model, best_dir)
+        if best is None or quality(result) > quality(best):  # kept with its D: training can go on from it
+            common.save_pipeline(Pix2PixPipeline(ema.model), best_dir, discriminator=D_plain, step=step,
+                                 ema_updates=int(ema.num_updates))
             (best_dir / "metrics.json").write_text(json.dumps({"step": step, **result}, indent=1) + "\n")
         return result
 
@@ -212,21 +214,24 @@ def main(args) -> Path:
         if args.snapshot_steps and state.step % args.snapshot_steps == 0:
             if accelerator.is_main_process:
                 standing_stats()
-            common.save_snapshot(ema.model, args.output_dir, state.step, accelerator)
+            common.save_snapshot(lambda: Pix2PixPipeline(ema.model), args.output_dir, state.step, accelerator)
         if judge and args.eval_steps and state.step % args.eval_steps == 0 and state.step != args.max_steps:
             evaluate(state.step)  # main process only; the others wait at the next step's gradient all-reduce
         if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
-            finish(accelerator, ema, args, standing_stats, sample_src, sample_tgt, None, push=True)
+            finish(accelerator, ema, D_plain, state.step, args, standing_stats, sample_src, sample_tgt, None,
+                   push=True)
 
     if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
         common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
     result = evaluate(state.step) if judge else None
     best = common.read_best(best_dir) if judge else None
+    kept = None
     if best is not None and best["step"] != state.step:  # an earlier evaluation scored better: keep that one
-        accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator")
-        ema.model.load_state_dict(load_pretrained(Pix2PixGenerator, best_dir).state_dict())
-        result = best
-    folder = finish(accelerator, ema, args, standing_stats, sample_src, sample_tgt, result, push=args.push_to_hub)
+        accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator (and its D)")
+        ema.model.load_state_dict(Pix2PixGenerator.load_strict(common.generator_folder(best_dir)).state_dict())
+        result, kept = best, best_dir
+    folder = finish(accelerator, ema, D_plain, state.step, args, standing_stats, sample_src, sample_tgt, result,
+                    push=args.push_to_hub, kept=kept)
     accelerator.end_training()
     return folder
 
@@ -266,13 +271,20 @@ def save_grid(generator, direction, inputs, targets, path: Path) -> None:
     common.image_grid(rows, nrow=3).save(path)
 
 
-def finish(accelerator, ema, args, standing_stats, sample_src, sample_tgt, result, push: bool) -> Path:
-    """Save the EMA generator with a sample grid, its scores and a model card; push if asked."""
-    folder = Path(args.output_dir) / "generator"
+def finish(accelerator, ema, D, train_step, args, standing_stats, sample_src, sample_tgt, result, push: bool,
+           kept: Path | None = None) -> Path:
+    """Save the pipeline around the EMA generator (or the ``kept`` best folder, with its D) with a sample grid, its
+    scores and a model card; push if asked. ``--resume_from_weights`` continues from this folder."""
+    folder = Path(args.output_dir) / "pipeline"
     if accelerator.is_main_process:
         standing_stats()
         generator, step = ema.model, (result["step"] if result and "step" in result else int(ema.num_updates))
-        common.save_generator(generator, folder)
+        if kept is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(kept, folder)
+        else:
+            common.save_pipeline(Pix2PixPipeline(generator), folder, discriminator=D, step=train_step,
+                                 ema_updates=int(ema.num_updates))
         save_grid(generator, args.direction, sample_src, sample_tgt, folder / "samples.png")
         (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         metrics, note = {}, ""
@@ -296,12 +308,13 @@ def finish(accelerator, ema, args, standing_stats, sample_src, sample_tgt, resul
                          f"steps of batch {args.batch_size} on `{args.dataset}` against a 70x70 PatchGAN, "
                          f"`{args.loss}` loss + {args.l1_weight:g} x L1; the weights are the EMA generator's. "
                          "This folder holds one direction; training/merge_pix2pix.py joins two into one folder."),
-            usage=("from gan_models.pix2pix import Pix2PixPipeline\n"
+            usage=("from gan_models.maps.pipeline import Pix2PixPipeline\n"
                    f"pipe = Pix2PixPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
                    f"image = pipe(\"input.png\", direction=\"{args.direction}\").images[0]"),
         )
         if push:
-            common.push_folder(folder, args, commit_message=f"pix2pix {args.direction} EMA generator at step {step}")
+            common.push_folder(folder, args, commit_message=f"pix2pix {args.direction} EMA generator at step {step}",
+                               remote_module=Pix2PixPipeline.remote_module)
     accelerator.wait_for_everyone()
     return folder
 

@@ -40,13 +40,12 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from augment import diff_augment  # noqa: E402
-from gan_models.birds import (EXAMPLE_PROMPTS, BirdsDiscriminator, BirdsGenerator,  # noqa: E402
-                              ProjectedBirdsDiscriminator)
+from gan_models.birds.pipeline import EXAMPLE_PROMPTS, BirdsPipeline  # noqa: E402
+from gan_models.birds.text2img import BirdsDiscriminator, BirdsGenerator, ProjectedBirdsDiscriminator  # noqa: E402
 from gan_models.feature_networks import EfficientNetLite0Features, FeatureNetworkError  # noqa: E402
-from gan_models.captions import EmbeddingCacheError, caption_embeddings, holdout_classes, load_captioned  # noqa: E402
+from gan_models.birds.captions import EmbeddingCacheError, caption_embeddings, holdout_classes, load_captioned  # noqa: E402
 from gan_models.data import holdout_split, to_float  # noqa: E402
-from gan_models.layers import load_pretrained  # noqa: E402
-from gan_models.text_encoder import MINILM  # noqa: E402
+from gan_models.birds.text_encoder import MINILM, load_text_encoder  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -263,7 +262,8 @@ def main(args) -> Path | None:
         if state.step % args.checkpointing_steps == 0 or state.step == args.max_steps:
             common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
         if args.snapshot_steps and state.step % args.snapshot_steps == 0:
-            common.save_snapshot(ema.model, args.output_dir, state.step, accelerator)
+            common.save_snapshot(lambda: BirdsPipeline(ema.model), args.output_dir, state.step, accelerator,
+                                 include_text_encoder=False)
         if judge and state.step % args.eval_steps == 0 and state.step != args.max_steps:
             judge(ema, D_plain, state.step, accelerator)  # main process only; the others wait at the next all-reduce
         if args.push_to_hub and args.push_every_steps and state.step % args.push_every_steps == 0:
@@ -288,10 +288,10 @@ class Judge:
     """
 
     def __init__(self, images: torch.Tensor, captions: list[list[str]], args):
-        from gan_models.colour_classifier import ColourClassifier
+        from gan_models.judges.colour_classifier import ColourClassifier
 
         self.images, self.captions, self.args = images, captions, args
-        self.classifier = load_pretrained(ColourClassifier, args.colour_classifier)
+        self.classifier = ColourClassifier.load_strict(args.colour_classifier)
         self.features = self.real_features = self.encoder = None
         self.best_dir = Path(args.output_dir) / "best_generator"
 
@@ -303,22 +303,22 @@ class Judge:
         return a.get("fid", -a["colour_accuracy_generated"]) < b.get("fid", -b["colour_accuracy_generated"])
 
     def __call__(self, ema, discriminator, step: int, accelerator) -> dict:
-        from gan_models.birds import BirdsPipeline
-        from gan_models.birds_eval import centre, score_birds
+        from gan_models.judges.birds_eval import centre, score_birds
 
         args = self.args
         fid = args.eval_fid == "yes"
         if fid and self.features is None:
-            from gan_models.metrics import InceptionFeatures
+            from gan_models.judges.metrics import InceptionFeatures
 
             self.features = InceptionFeatures()
             self.real_features = self.features(centre(self.images, args.resolution))  # once per run
         generator = ema.model
-        pipe = BirdsPipeline(copy.deepcopy(generator).float().eval(), self.encoder)
+        if self.encoder is None:
+            self.encoder = load_text_encoder(args.text_encoder)  # once per run
+        pipe = BirdsPipeline(copy.deepcopy(generator).float().eval(), self.encoder.tokenizer, self.encoder.model)
         result = {"step": step, **score_birds(pipe, self.classifier, self.images, self.captions, args.eval_samples,
                                               seed=args.holdout_seed, fid=fid, features=self.features,
                                               real_features=self.real_features, colour_rows=args.eval_samples)}
-        self.encoder = pipe.text_encoder  # loaded once
         scalars = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "step"}
         accelerator.log({f"eval/{k}": v for k, v in scalars.items()}, step=step)
         with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
@@ -326,7 +326,8 @@ class Judge:
         accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v}" for k, v in scalars.items()))
         best = common.read_best(self.best_dir)
         if best is None or self.better(result, best):  # kept with its D: training can go on from it
-            common.save_gan_folder(self.best_dir, generator, discriminator, step=step, ema_updates=int(ema.num_updates))
+            common.save_pipeline(BirdsPipeline(generator), self.best_dir, discriminator=discriminator, step=step,
+                                 ema_updates=int(ema.num_updates), include_text_encoder=False)
             (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
         return result
 
@@ -349,19 +350,29 @@ def save_samples(accelerator, ema, sample, prompts, args, step):
 
 def finish(accelerator, ema, D, step, sample, cache, args, push: bool, best: dict | None = None,
            best_dir: Path | None = None) -> Path:
-    """Save the EMA generator (with --eval_steps, the best one) and its D, a sample grid and a model card; push if asked.
+    """Save the pipeline around the EMA generator (with --eval_steps, the best one) with its D, a sample grid and a
+    model card; push if asked (the pushed folder carries the text encoder; the run's folders leave it out).
 
     ``--resume_from_weights`` continues from this folder (G, D, step).
     """
-    folder = Path(args.output_dir) / "generator"
+    folder = Path(args.output_dir) / "pipeline"
     if accelerator.is_main_process:
         if best and best["step"] != step:  # an earlier evaluation scored better: that G (and its D) is the result
             accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator")
             shutil.rmtree(folder, ignore_errors=True)
             shutil.copytree(best_dir, folder)
-            ema.model.load_state_dict(load_pretrained(BirdsGenerator, folder).state_dict())
+            ema.model.load_state_dict(BirdsGenerator.load_strict(common.generator_folder(folder)).state_dict())
         else:
-            common.save_gan_folder(folder, ema.model, D, step=step, ema_updates=int(ema.num_updates))
+            common.save_pipeline(BirdsPipeline(ema.model), folder, discriminator=D, step=step,
+                                 ema_updates=int(ema.num_updates), include_text_encoder=False)
+        if push:  # a Hub repo loads with diffusers alone: it carries the tokenizer and text encoder too
+            encoder = load_text_encoder(args.text_encoder)
+            encoder.tokenizer.save_pretrained(folder / "tokenizer")
+            encoder.model.save_pretrained(folder / "text_encoder")
+            index = json.loads((folder / "model_index.json").read_text())
+            index.update(tokenizer=["transformers", type(encoder.tokenizer).__name__],
+                         text_encoder=["transformers", type(encoder.model).__name__])
+            (folder / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         steps = best["step"] if best else int(ema.num_updates)
         metrics, note = None, ""
         if best:
@@ -399,12 +410,13 @@ def finish(accelerator, ema, D, step, sample, cache, args, push: bool, best: dic
                    f"{args.d_warmup_steps} steps); the step count above is the fine-tuning's." if args.init_generator
                    else "")),
             metrics=metrics, metrics_note=note,
-            usage=("from gan_models.birds import BirdsPipeline\n"
+            usage=("from gan_models.birds.pipeline import BirdsPipeline\n"
                    f"pipe = BirdsPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
                    "images = pipe(\"a small yellow bird with black wings\", 8, seed=0).images"),
             extra=f"`samples.png`: one row per prompt, 8 fixed noises each:\n\n{rows}\n")
         if push:
-            common.push_folder(folder, args, commit_message=f"Birds generator at step {steps}")
+            common.push_folder(folder, args, commit_message=f"Birds generator at step {steps}",
+                               remote_module=BirdsPipeline.remote_module)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder

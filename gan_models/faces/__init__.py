@@ -1,0 +1,1 @@
+"""Random faces: the DCGAN (dcgan.py: generator and discriminator) and its pipeline (pipeline.py)."""

@@ -1,0 +1,74 @@
+"""Where each demo's weights come from, in order, and the fallback that never crashes the app.
+
+1. a folder or Hub repo id (with revision) given explicitly (command line, API);
+2. with the Hub switched on (``GAN_GALLERY_HUB=1``, or inside a Space), the repo and
+   revision that spaces.yml names for the demo;
+3. the embedded default weights shipped in gan_models/weights/<demo>/.
+
+When 1 or 2 fails (Hub unreachable, repo missing, bad file) the demo falls back to the
+embedded weights and says so, in the log and in the returned ``origin`` note.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.modeling import WeightsError
+from ..registry import Demo
+
+log = logging.getLogger("gan_gallery")
+SPACES_FILE = Path(__file__).resolve().parents[2] / "spaces.yml"
+
+
+@dataclass
+class Loaded:
+    pipeline: object
+    origin: str          # "embedded default weights (gan_models/weights/faces)" or "Hub repo user/x@rev"
+    fallback: str | None = None  # why a configured source was not used
+
+
+def hub_enabled() -> bool:
+    flag = os.environ.get("GAN_GALLERY_HUB", "").strip().lower()
+    if flag in ("0", "false", "no", "off"):
+        return False
+    return flag in ("1", "true", "yes", "on") or bool(os.environ.get("SPACE_ID"))
+
+
+def hub_source(demo: Demo, spaces_file: str | Path = SPACES_FILE) -> tuple[str, str | None] | None:
+    """(repo id, revision) that spaces.yml names for ``demo``, or None."""
+    import yaml
+
+    spaces_file = Path(spaces_file)
+    if not spaces_file.is_file():
+        return None
+    config = yaml.safe_load(spaces_file.read_text()) or {}
+    tab = (config.get("tabs") or {}).get(demo.name) or {}
+    return (tab["repo"], tab.get("revision")) if tab.get("repo") else None
+
+
+def load_demo(demo: Demo, source: str | None = None, revision: str | None = None,
+              use_hub: bool | None = None, spaces_file: str | Path = SPACES_FILE) -> Loaded:
+    """Load ``demo``'s pipeline from the first source that works (see module docstring)."""
+    use_hub = hub_enabled() if use_hub is None else use_hub
+    tried = []
+    if source is None and use_hub:
+        configured = hub_source(demo, spaces_file)
+        if configured:
+            source, revision = configured
+    if source is not None:
+        where = f"{source}@{revision}" if revision else str(source)
+        try:
+            pipe = demo.pipeline.from_pretrained(source, revision=revision)
+            kind = "folder" if Path(source).is_dir() else "Hub repo"
+            return Loaded(pipe, f"{kind} {where}")
+        except WeightsError as err:
+            tried.append(str(err))
+            log.warning("%s: %s; falling back to the embedded default weights", demo.name, err)
+    pipe = demo.pipeline.from_pretrained(demo.embedded)  # raises WeightsError naming the file
+    root = Path(__file__).resolve().parents[2]
+    shown = demo.embedded.relative_to(root) if demo.embedded.is_relative_to(root) else demo.embedded
+    origin = f"embedded default weights ({shown})"
+    return Loaded(pipe, origin, fallback="; ".join(tried) or None)

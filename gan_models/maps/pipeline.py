@@ -1,0 +1,181 @@
+"""A picture + a direction -> the translated picture, in tiles for any size: pix2pix's diffusers pipeline."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import nn
+
+from ..core.images import square_image
+from ..core.modeling import fuse_batchnorm
+from ..core.checks import InputError
+from ..core.pipelines import CORE_MODULES, GANPipeline, GANPipelineOutput, check_output_type, to_output
+from .pix2pix import DIRECTIONS, Pix2PixGenerator, UNetGenerator
+
+
+@torch.no_grad()
+def fast_unet(net: UNetGenerator) -> UNetGenerator:
+    """Inference copy: BatchNorm folded into the convolutions, dropout gone, channels-last."""
+    fast = copy.deepcopy(net).eval()
+    for blocks in (fast.down, fast.up):
+        for i, block in enumerate(blocks):
+            blocks[i] = nn.Sequential(*[m for m in fuse_batchnorm(block) if not isinstance(m, nn.Dropout)])
+    return fast.to(memory_format=torch.channels_last)
+
+
+def as_rgb(image) -> Image.Image:
+    """A PIL image, numpy array or file path, in any mode (RGBA, L, P, CMYK, 16-bit, float) -> RGB."""
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as f:
+                f.load()
+                image = f
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read the image file: {err}") from None
+    elif isinstance(image, np.ndarray):
+        arr = image
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise InputError(f"an image array must be H x W or H x W x 1/3/4, got shape {arr.shape}")
+        if arr.dtype != np.uint8:  # 16-bit, float [0, 1] or anything else: scale to 0..255
+            arr = arr.astype(np.float64)
+            top = 1.0 if arr.max(initial=0) <= 1.0 else (255.0 if arr.max() <= 255 else 65535.0)
+            arr = np.clip(np.nan_to_num(arr) / top * 255 + 0.5, 0, 255).astype(np.uint8)
+        image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    if not isinstance(image, Image.Image):
+        raise InputError(f"give an image (PIL image, numpy array or file path), got {type(image).__name__}")
+    try:
+        image.load()  # a file opened lazily is decoded here, after the size checks
+    except (OSError, ValueError, SyntaxError) as err:
+        raise InputError(f"not a readable image: the file is truncated or damaged ({err})") from None
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return as_rgb(np.asarray(image))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")  # transparent -> white
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as err:
+        raise InputError(f"images of mode {image.mode} cannot be read: {err}") from None
+
+
+class Pix2PixPipeline(GANPipeline):
+    """PIL image + direction -> translated image. ``Pix2PixPipeline.from_pretrained(folder or repo id)``.
+
+    ``mode="tiles"`` keeps the picture's own scale: it is scaled down to at most
+    ``max_pixels`` (up so its short side is one tile, if smaller) and translated in
+    overlapping tiles that are blended (no seams). ``mode="fit"`` centre-crops it to a
+    square and resizes that to one tile: fast, but the scale changes.
+    """
+
+    component_classes = {"generator": Pix2PixGenerator}
+    remote_module = "maps_gan"
+    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.maps.pix2pix", "gan_models.maps.pipeline")
+    min_side, max_input_pixels, max_pixels, max_aspect = 16, 64_000_000, 1024 * 1024, 8.0
+
+    def __init__(self, generator):  # a Pix2PixGenerator
+        super().__init__()
+        self.register_modules(generator=generator.eval())
+
+    @property
+    def directions(self) -> list[str]:
+        return self.generator.directions
+
+    @property
+    def tile_size(self) -> int:
+        return next(iter(self.generator.nets.values())).tile_size
+
+    def describe(self, direction: str) -> str:
+        a, b = self.generator.a_name, self.generator.b_name
+        return f"{a} -> {b}" if direction == "a2b" else f"{b} -> {a}"
+
+    def check_direction(self, direction) -> str:
+        if direction not in DIRECTIONS:
+            raise InputError(f"direction must be 'a2b' ({self.describe('a2b')}) or 'b2a' ({self.describe('b2a')}), "
+                             f"got {direction!r}")
+        if direction not in self.generator.nets:
+            raise InputError(f"these weights translate only {', '.join(self.describe(d) for d in self.directions)}")
+        return direction
+
+    @torch.inference_mode()
+    def translate(self, pixels: torch.Tensor, direction: str, batch_size: int = 8) -> torch.Tensor:
+        # pixels: N x 3 x T x T in [-1, 1] -> N x 3 x T x T in [-1, 1], T = tile_size
+        direction = self.check_direction(direction)
+        net = self.fast("generator", lambda g: {d: fast_unet(n) for d, n in g.nets.items()})[direction]
+        param = next(net.parameters())
+        batches = pixels.split(batch_size)
+        return torch.cat([net(x.to(param.device, param.dtype).contiguous(memory_format=torch.channels_last))
+                          .float().cpu().contiguous()
+                          for x in (self.progress_bar(batches) if len(batches) > 1 else batches)])
+
+    def prepare(self, image, mode: str) -> tuple[Image.Image, str]:
+        """The RGB picture the model will see, and a sentence saying what was done to it."""
+        if mode not in ("tiles", "fit"):
+            raise InputError(f"mode must be 'tiles' or 'fit', got {mode!r}")
+        if isinstance(image, (str, Path)):  # opened lazily: the size below is read from the header alone
+            try:
+                image = Image.open(image)
+            except (OSError, ValueError, Image.DecompressionBombError) as err:
+                raise InputError(f"cannot read the image file: {err}") from None
+        if isinstance(image, Image.Image) and image.width * image.height > self.max_input_pixels:
+            raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is "
+                             f"{self.max_input_pixels // 1_000_000} megapixels")
+        image = as_rgb(image)
+        w, h, t = image.width, image.height, self.tile_size
+        if w * h > self.max_input_pixels:
+            raise InputError(f"the image is {w}x{h} pixels; the largest accepted is "
+                             f"{self.max_input_pixels // 1_000_000} megapixels")
+        if min(w, h) < self.min_side:
+            raise InputError(f"the image is {w}x{h} pixels, too small to translate: give at least "
+                             f"{self.min_side}x{self.min_side} (the model works on {t}x{t} tiles)")
+        if mode == "fit":
+            note = "" if (w, h) == (t, t) else f"{w}x{h} centre-cropped to a square and resized to {t}x{t}"
+            return square_image(image, t), note
+        if max(w, h) / min(w, h) > self.max_aspect:
+            raise InputError(f"the image is {w}x{h} pixels, too long and thin to tile: crop it to an aspect ratio "
+                             f"of at most {self.max_aspect:g}:1, or use mode 'fit' (centre square)")
+        scale = min(1.0, math.sqrt(self.max_pixels / (w * h)))
+        scale = max(scale, t / min(w, h))  # the short side is at least one tile
+        if scale != 1.0:
+            size = (max(t, round(w * scale)), max(t, round(h * scale)))
+            image = image.resize(size, Image.Resampling.LANCZOS)
+            return image, f"{w}x{h} resized to {size[0]}x{size[1]}"
+        return image, ""
+
+    def __call__(self, image, direction: str = "a2b", *, mode: str = "tiles", output_type: str = "pil") -> GANPipelineOutput:
+        """Translate one image; ``out.images[0]`` has the size of the prepared input (see ``prepare``)."""
+        direction = self.check_direction(direction)
+        check_output_type(output_type)
+        picture, note = self.prepare(image, mode)
+        pixels = torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+        out, tiles = self.tiled(pixels, direction)
+        note = "; ".join(filter(None, [note, f"{tiles} tile{'s' * (tiles > 1)} of {self.tile_size}x{self.tile_size}"]))
+        return GANPipelineOutput(images=to_output(out[None], output_type), messages=[f"{self.describe(direction)}: {note}"])
+
+    def tiled(self, pixels: torch.Tensor, direction: str, overlap: int | None = None) -> tuple[torch.Tensor, int]:
+        """3 x H x W (H, W >= tile) -> 3 x H x W through overlapping tiles, blended with linear ramps."""
+        t = self.tile_size
+        overlap = t // 8 if overlap is None else overlap
+        _, h, w = pixels.shape
+
+        def starts(length):
+            n = max(1, math.ceil((length - overlap) / (t - overlap)))
+            return sorted({round(i * (length - t) / (n - 1)) if n > 1 else 0 for i in range(n)})
+
+        boxes = [(y, x) for y in starts(h) for x in starts(w)]
+        outputs = self.translate(torch.stack([pixels[:, y:y + t, x:x + t] for y, x in boxes]), direction)
+        if len(boxes) == 1:
+            return outputs[0], 1
+        ramp = torch.clamp(torch.minimum(torch.arange(t) + 1.0, t - torch.arange(t).float()) / (overlap + 1), max=1.0)
+        weight = ramp[:, None] * ramp[None, :]  # T x T: 1 inside, falling towards the tile's edges
+        total, norm = torch.zeros_like(pixels), torch.zeros(h, w)
+        for (y, x), tile in zip(boxes, outputs):
+            total[:, y:y + t, x:x + t] += tile * weight
+            norm[y:y + t, x:x + t] += weight
+        return total / norm, len(boxes)

@@ -1,0 +1,757 @@
+"""GAN Gallery: the digits_gan pipeline and its networks, as one module file for diffusers' trust_remote_code.
+
+Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.digits.cgan, gan_models.digits.pipeline
+(joined by gan_models/core/remote_code.py; edit those, not this file)."""
+
+from __future__ import annotations
+
+GAN_GALLERY_REMOTE_MODULE = 'digits_gan'
+
+
+# ------------------------------------------------------------ from gan_models.core.remote_code
+"""The module file a saved pipeline folder carries, so that plain diffusers can load it.
+
+diffusers' convention for a custom pipeline on the Hub: ``model_index.json`` names
+``["<module>", "<Class>"]`` for the pipeline and for each custom component, and ``<module>.py``
+sits at the top of the folder and in each such component's subfolder; then
+``DiffusionPipeline.from_pretrained(repo, trust_remote_code=True)`` imports it. diffusers copies
+a module file with the files it imports relatively *from the same folder* only, and a Hub user
+does not have the gallery installed, so the file must stand alone: it is the demo's package
+modules (the shared core, the architecture, the pipeline) joined into one, with the imports
+between them dropped. The package stays laid out by demo; the file is made from it at save
+time (and a test loads it in a fresh process with nothing of the project importable).
+A module joined this way uses only single-line or parenthesised top-level relative imports of
+names the earlier modules define, and no absolute import of the package.
+"""
+
+
+import importlib.util
+import re
+import shutil
+import sys
+from pathlib import Path
+
+MARKER = "GAN_GALLERY_REMOTE_MODULE"  # a module-level name that tells a joined file from a package module
+_RELATIVE = re.compile(r"^from\s+\.+[\w.]*\s+import\b")
+
+
+class RemoteCodeError(RuntimeError):
+    """A package module that cannot be joined into a stand-alone module file."""
+
+
+def _source(module: str) -> tuple[Path, str]:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise RemoteCodeError(f"module {module} not found")
+    path = Path(spec.origin)
+    return path, path.read_text()
+
+
+def strip_module(module: str, text: str) -> str:
+    """One module's text without ``from __future__`` and its top-level relative imports."""
+    out, lines, i = [], text.splitlines(), 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("from __future__ import"):
+            i += 1
+            continue
+        if _RELATIVE.match(line):
+            while "(" in line and ")" not in lines[i]:  # a parenthesised import runs to its closing bracket
+                i += 1
+            i += 1
+            continue
+        stripped = line.lstrip()
+        if stripped != line and _RELATIVE.match(stripped):
+            raise RemoteCodeError(f"{module}: a relative import inside a function cannot be joined: {stripped!r}")
+        if re.match(r"^\s*(from|import)\s+gan_models\b", line):
+            raise RemoteCodeError(f"{module}: an absolute import of the package cannot be joined: {line.strip()!r}")
+        out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
+def joined_source(name: str, modules: tuple[str, ...] | list[str]) -> str:
+    """The stand-alone module file ``name``.py made of ``modules`` (dotted names), in order."""
+    parts = [f'"""GAN Gallery: the {name} pipeline and its networks, as one module file for diffusers\' '
+             f'trust_remote_code.\n\nMade from the package modules {", ".join(modules)}\n(joined by '
+             f'gan_models/core/remote_code.py; edit those, not this file)."""\n',
+             "from __future__ import annotations\n", f"{MARKER} = {name!r}\n"]
+    for module in modules:
+        _, text = _source(module)
+        parts.append(f"\n# {'-' * 60} from {module}\n" + strip_module(module, text))
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_remote_code(pipeline_cls: type, folders: list[Path]) -> str:
+    """Write ``<remote_module>.py`` into each of ``folders``; returns the file's name.
+
+    A pipeline class that was itself loaded from such a file (a Hub user saving again) copies that file.
+    """
+    name = pipeline_cls.remote_module
+    if not name:
+        raise RemoteCodeError(f"{pipeline_cls.__name__} names no remote_module")
+    loaded_from = sys.modules.get(pipeline_cls.__module__)
+    if loaded_from is not None and getattr(loaded_from, MARKER, None) == name:
+        text = Path(loaded_from.__file__).read_text()
+    else:
+        text = joined_source(name, pipeline_cls.remote_modules)
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.py").write_text(text)
+    return f"{name}.py"
+
+
+def copy_remote_code(source: Path, target: Path) -> None:
+    """Copy every ``*.py`` module file of a saved folder (top and components) to another folder."""
+    for path in source.rglob("*.py"):
+        dest = target / path.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+
+# ------------------------------------------------------------ from gan_models.core.checks
+"""Checks of what a user gives a pipeline or a tab, with messages fit to show them (no torch, no diffusers)."""
+
+
+import math
+import numbers
+
+MAX_SEED = 2**32 - 1
+
+
+class InputError(ValueError):
+    """A user's input the pipeline cannot take, with a message fit to show them."""
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, bool) or value is None or isinstance(value, (list, tuple, dict)):
+        raise InputError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise InputError(f"{name} must be a number, got {value[:40]!r}") from None
+    if not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number, got {type(value).__name__}")
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond any float (10**400)
+        raise InputError(f"{name} is far too large: {str(value)[:12]}… ({len(str(value))} digits)") from None
+    if not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value}")
+    return value
+
+
+def check_int(value, name: str, low: int, high: int) -> int:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)  # exact, however large (a float would round 2**53 + 1, or overflow)
+    else:
+        number = _number(value, name)
+        if number != int(number):
+            raise InputError(f"{name} must be a whole number, got {number}")
+        number = int(number)
+    if not low <= number <= high:
+        shown = str(number) if len(str(number)) <= 24 else f"{str(number)[:12]}… ({len(str(number))} digits)"
+        raise InputError(f"{name} must be between {low} and {high}, got {shown}")
+    return number
+
+
+def check_float(value, name: str, low: float, high: float) -> float:
+    number = _number(value, name)
+    if not low <= number <= high:
+        raise InputError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def check_seed(value, name: str = "seed") -> int:
+    return check_int(value, name, 0, MAX_SEED)
+
+
+def seeds_from(seed, num_images: int) -> list[int]:
+    """``num_images`` consecutive seeds from ``seed`` (wrapping at 2**32), StyleGAN style."""
+    seed = check_seed(seed)
+    return [(seed + i) % (MAX_SEED + 1) for i in range(num_images)]
+
+# ------------------------------------------------------------ from gan_models.core.modeling
+"""What every network of the gallery shares: diffusers' ModelMixin + ConfigMixin, and loading that cannot be fooled.
+
+Each generator, discriminator and judge is a ``GANModel``: a diffusers ``ModelMixin`` +
+``ConfigMixin`` whose ``__init__`` is decorated with ``@register_to_config``, so its settings
+go to ``config.json`` and its weights to ``diffusion_pytorch_model.safetensors``, and
+diffusers' own ``from_pretrained`` / ``save_pretrained`` / ``.to(dtype)`` work on it.
+
+The gallery itself loads with ``load_strict``: safetensors only, every setting of the config
+checked by name, type and bounds before a tensor is allocated, every key and shape of the
+file matched exactly, NaN and inf refused. A bad or hostile folder is a ``WeightsError``
+that names the file and what is wrong, never a crash further in.
+"""
+
+
+import copy
+import inspect
+import json
+import math
+import os
+from pathlib import Path
+
+import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config  # noqa: F401  (the models' decorator, re-exported)
+from torch import nn
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"   # diffusers' name
+LEGACY_WEIGHTS_NAME = "model.safetensors"               # the gallery's folders before diffusers (still read)
+
+
+class WeightsError(RuntimeError):
+    """Weights that are missing, corrupt, or do not fit the model's config."""
+
+
+class GANModel(ModelMixin, ConfigMixin):
+    """Base of every network: diffusers' model and config mixins, plus ``load_strict``."""
+
+    config_name = CONFIG_NAME
+
+    @classmethod
+    def load_strict(cls, folder: str | os.PathLike, torch_dtype: torch.dtype | None = None):
+        """Build from a local folder (config.json + safetensors), checked; eval mode, on the CPU."""
+        folder = Path(folder)
+        config_file = folder / CONFIG_NAME
+        if not config_file.is_file():
+            raise WeightsError(f"config file not found: {config_file}")
+        try:
+            config = json.loads(config_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+            raise WeightsError(f"config file {config_file} is not readable JSON: {err}") from err
+        if isinstance(config, dict):  # diffusers' bookkeeping (_class_name, _diffusers_version) is not a setting
+            config = {k: v for k, v in config.items() if not k.startswith("_")}
+        model = build_from_config(cls, config, f"config file {config_file}")
+        weights = folder / WEIGHTS_NAME
+        if not weights.is_file() and (folder / LEGACY_WEIGHTS_NAME).is_file():
+            weights = folder / LEGACY_WEIGHTS_NAME
+        load_weights_into(model, weights)
+        if torch_dtype is not None:
+            model = model.to(torch_dtype)
+        return model.eval()
+
+
+# Bounds of the settings a config.json may give (by name): a bad or hostile file is refused before any
+# tensor is allocated (base_channels -4 crashed in a conv; latent_dim 10**9 in the allocator).
+CONFIG_LIMITS = {
+    "latent_dim": (1, 1024), "cond_dim": (1, 1024), "text_dim": (1, 4096), "affine_hidden": (1, 1024),
+    "base_channels": (1, 256), "channels": (1, 256), "head_width": (1, 1024), "image_size": (8, 512),
+    "in_channels": (1, 16), "out_channels": (1, 16), "num_classes": (1, 1000), "num_downs": (1, 10),
+    "num_layers": (1, 8), "max_mult": (1, 16), "projection_seed": (0, 2**32 - 1), "num_blocks": (1, 64),
+    "scale": (1, 8),
+}
+DEFAULT_INT_LIMITS = (1, 4096)
+
+
+def check_config(cls: type, config: dict, where: str) -> None:
+    """Every setting of ``config`` is one ``cls`` takes, of the right type and within CONFIG_LIMITS."""
+    if not isinstance(config, dict):
+        raise WeightsError(f"{where} must be a JSON object of settings, got {type(config).__name__}")
+    params = {k: p for k, p in inspect.signature(cls.__init__).parameters.items()
+              if k != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+    for key, value in config.items():
+        if key not in params:
+            raise WeightsError(f"{where}: {key!r} is not a setting of {cls.__name__} (it takes {sorted(params)})")
+        default = params[key].default
+        bad = None
+        if isinstance(default, bool):
+            bad = None if isinstance(value, bool) else "true or false"
+        elif isinstance(default, int):
+            low, high = CONFIG_LIMITS.get(key, DEFAULT_INT_LIMITS)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                bad = f"a whole number from {low} to {high}"
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                bad = "a finite number"
+        elif isinstance(default, str):
+            bad = None if isinstance(value, str) and len(value) <= 200 else "text of at most 200 characters"
+        elif isinstance(default, (list, tuple)):
+            ok = isinstance(value, (list, tuple)) and len(value) <= 64 and all(
+                (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4096) or
+                (isinstance(v, str) and len(v) <= 200) for v in value)
+            bad = None if ok else "a list of at most 64 whole numbers (0-4096) or names"
+        if bad:
+            raise WeightsError(f"{where}: {key} must be {bad}, got {json.dumps(value)[:60]}")
+
+
+def build_from_config(cls: type, config: dict, where: str):
+    """``cls(**config)`` after ``check_config``; any error building it becomes a WeightsError naming ``where``."""
+    check_config(cls, config, where)
+    try:
+        return cls(**config)
+    except Exception as err:  # a combination the bounds let through (e.g. an image_size the model cannot make)
+        raise WeightsError(f"{where} does not describe a buildable {cls.__name__}: {type(err).__name__}: {err}") from err
+
+
+def load_weights_into(model: nn.Module, weights_file: str | os.PathLike) -> nn.Module:
+    """Copy a safetensors file into ``model``; every key and shape must match exactly."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights_file = Path(weights_file)
+    if not weights_file.is_file():
+        raise WeightsError(f"weights file not found: {weights_file}")
+    try:
+        state = load_file(str(weights_file))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise WeightsError(f"cannot read weights file {weights_file}: {err}") from err
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k}: file {tuple(state[k].shape)} vs config {tuple(expected[k].shape)}"
+             for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{' …' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{' …' if len(unexpected) > 5 else ''}")
+        if wrong:
+            parts.append(f"wrong shape {wrong[:5]}")
+        raise WeightsError(f"weights file {weights_file} does not match the model's config: " + "; ".join(parts))
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise WeightsError(f"weights file {weights_file} holds NaN or inf in {bad[:5]}")
+    model.load_state_dict(state, strict=True)  # dtype converts on copy (fp16 file -> fp32 model)
+    return model
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """Radford et al. 2016: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.affine:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
+def fuse_batchnorm(seq: nn.Sequential) -> nn.Sequential:
+    """Fold each eval-mode BatchNorm into the (transposed) convolution before it.
+
+    Inference only: y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta is again a
+    convolution, with scaled weights and a bias, so the BatchNorm pass disappears.
+    """
+    out = []
+    for layer in seq:
+        prev = out[-1] if out else None
+        if isinstance(layer, nn.BatchNorm2d) and isinstance(prev, (nn.Conv2d, nn.ConvTranspose2d)):
+            scale = layer.weight / torch.sqrt(layer.running_var + layer.eps)
+            shift = layer.bias - layer.running_mean * scale
+            fused = copy.deepcopy(prev)
+            if isinstance(prev, nn.ConvTranspose2d):  # weight: in x out x k x k
+                fused.weight.mul_(scale[None, :, None, None])
+            else:                                     # weight: out x in x k x k
+                fused.weight.mul_(scale[:, None, None, None])
+            bias = prev.bias if prev.bias is not None else torch.zeros_like(scale)
+            fused.bias = nn.Parameter(bias * scale + shift)
+            out[-1] = fused
+        else:
+            out.append(layer)
+    return nn.Sequential(*out)
+
+# ------------------------------------------------------------ from gan_models.core.pipelines
+"""What every demo's pipeline shares: a diffusers ``DiffusionPipeline`` that loads safely, and checked input.
+
+A pipeline is called as in diffusers: ``pipe(4, generator=torch.Generator().manual_seed(0)).images``
+(or with seeds: ``pipe(4, seed=0)``, picture i from seed + i), and returns a ``GANPipelineOutput``
+(an ``ImagePipelineOutput`` that also carries the seeds, labels and notes for the user).
+``output_type`` is diffusers': "pil" (PIL images), "np" (N x H x W x C floats in [0, 1]) or
+"pt" (N x C x H x W floats in [0, 1]).
+
+Loading. ``SomePipeline.from_pretrained(folder or Hub repo id, revision=..., torch_dtype=...)``
+reads the diffusers layout (``model_index.json``, one subfolder per component) with the
+gallery's strict loader: only JSON, safetensors, Markdown and tokenizer text files are ever
+downloaded, and no code in the folder is run (the folder's module file is for diffusers users:
+``DiffusionPipeline.from_pretrained(repo, trust_remote_code=True)``). Folders in the gallery's
+earlier layout (config.json + model.safetensors) still load, with a note saying how to convert.
+
+Saving. ``pipe.save_pretrained(folder, discriminator=D, training_state={...})`` writes the
+diffusers layout, the module file diffusers' ``trust_remote_code`` loads (one file holding the
+demo's code, see remote_code.py), and, beside the pipeline's components, the discriminator
+(``discriminator/``, not a pipeline component) and ``training_state.json``: with them the
+training scripts continue adversarial training from the folder (StyleGAN2-ADA's G + D + G_ema).
+"""
+
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, ImagePipelineOutput
+from PIL import Image
+
+
+log = logging.getLogger("gan_gallery")
+INDEX_NAME = "model_index.json"
+DISCRIMINATOR_DIR = "discriminator"
+TRAINING_STATE = "training_state.json"
+# the modules every pipeline's remote-code file starts with (remote_code.py joins them with the demo's own)
+CORE_MODULES = ("gan_models.core.remote_code", "gan_models.core.checks", "gan_models.core.modeling",
+                "gan_models.core.pipelines")
+ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.txt"]  # never a pickle, never code
+
+
+@dataclass
+class GANPipelineOutput(ImagePipelineOutput):
+    """``images`` as diffusers gives them, plus what a GAN demo also tells its user."""
+
+    seeds: list[int] | None = None              # image i was drawn from seeds[i] (None: from a torch.Generator)
+    labels: list | None = None                  # the label or prompt of each image
+    messages: list[str] = field(default_factory=list)  # notes for the user (a prompt cut short, ...)
+
+
+def noise_for_seeds(seeds, shape: tuple[int, ...], truncation: float = 1.0) -> torch.Tensor:
+    """One N(0, I) latent per seed, stacked: ``len(seeds) x *shape``.
+
+    Each latent depends on its own seed only (not on the batch it is drawn in), so a seed typed
+    back always gives the same picture. ``truncation`` (psi in [0, 1]) scales the latent towards
+    the mean, the z-space form of the truncation trick: smaller psi, more typical and cleaner
+    images, less variety; psi = 1 is untruncated.
+    """
+    seeds = list(seeds)
+    out = torch.empty((len(seeds), *shape))
+    for i, seed in enumerate(seeds):
+        out[i] = torch.randn(shape, generator=torch.Generator().manual_seed(int(seed)))
+    return out * truncation
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents: stays on the shell where N(0, I) samples live."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def check_output_type(output_type: str) -> str:
+    if output_type not in ("pil", "np", "pt"):
+        raise InputError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+    return output_type
+
+
+def to_output(images: torch.Tensor, output_type: str):
+    """N x C x H x W in [-1, 1] -> diffusers' outputs: PIL images, N x H x W x C array or N x C x H x W tensor in [0, 1]."""
+    check_output_type(output_type)
+    unit = (images.detach().float() / 2 + 0.5).clamp(0, 1)
+    if output_type == "pt":
+        return unit
+    arrays = unit.cpu().permute(0, 2, 3, 1).numpy()
+    if output_type == "np":
+        return arrays
+    pixels = (arrays * 255).round().astype(np.uint8)
+    return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in pixels]
+
+
+# ----------------------------------------------------------------------------- folders
+def resolve_folder(source: str | os.PathLike, revision: str | None = None, local_files_only: bool = False) -> Path:
+    """A local folder for ``source``: a folder path, or a Hub repo id to download (data files only, never code)."""
+    path = Path(source)
+    if path.is_dir():
+        return path
+    if path.suffix or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
+        raise WeightsError(f"weights folder not found: {source}")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    try:
+        return Path(snapshot_download(str(source), revision=revision, allow_patterns=ALLOW_PATTERNS,
+                                      local_files_only=local_files_only))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, OSError, ValueError) as err:
+        where = f"{source}@{revision}" if revision else str(source)
+        raise WeightsError(f"cannot get weights from the Hub repo {where}: {type(err).__name__}: {err}") from err
+
+
+def is_legacy_folder(folder: Path) -> bool:
+    """The gallery's layout before diffusers: the generator's config.json + model.safetensors at the top."""
+    return (not (folder / INDEX_NAME).is_file() and (folder / CONFIG_NAME).is_file()
+            and (folder / LEGACY_WEIGHTS_NAME).is_file())
+
+
+def read_training_state(folder: str | os.PathLike) -> dict | None:
+    path = Path(folder) / TRAINING_STATE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class GANPipeline(DiffusionPipeline):
+    """Base of the demos' pipelines. A subclass names its GAN components' classes in ``component_classes``
+    and the package modules that make up its remote-code file in ``remote_modules``."""
+
+    component_classes: dict[str, type] = {}   # {"generator": DCGANGenerator}: loaded strictly by from_pretrained
+    remote_module: str = ""                   # the module file written into saved folders ("faces_gan")
+    remote_modules: tuple[str, ...] = ()      # the package modules that file is made of, in order
+    legacy_component = "generator"            # what an old-layout folder holds
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, revision: str | None = None,
+                        torch_dtype: torch.dtype | None = None, local_files_only: bool = False, **components):
+        """Load a local folder or a Hub repo (diffusers layout, or the gallery's earlier one), strictly.
+
+        Components given as keyword arguments are used as they are (as in diffusers).
+        """
+        folder = resolve_folder(pretrained_model_name_or_path, revision, local_files_only)
+        if is_legacy_folder(folder):
+            log.warning("%s is in the gallery's earlier layout (config.json + model.safetensors): it loads, but "
+                        "convert it to the diffusers layout with `python -m gan_models.hub.convert %s OUT`",
+                        folder, folder)
+            subfolders = {cls.legacy_component: folder}
+        elif (folder / INDEX_NAME).is_file():
+            subfolders = {name: folder / name for name in cls.component_classes}
+        else:
+            raise WeightsError(f"{folder} holds no {INDEX_NAME} (a diffusers pipeline folder) and no "
+                               f"{CONFIG_NAME} + {LEGACY_WEIGHTS_NAME} (the gallery's earlier layout)")
+        for name, model_cls in cls.component_classes.items():
+            if name not in components:
+                components[name] = model_cls.load_strict(subfolders.get(name, folder / name), torch_dtype)
+        components = cls.load_extra_components(folder, components, torch_dtype)
+        pipe = cls(**components)
+        pipe.register_to_config(_name_or_path=str(pretrained_model_name_or_path))
+        return pipe
+
+    @classmethod
+    def load_extra_components(cls, folder: Path, components: dict, torch_dtype) -> dict:
+        """Components that are not GAN networks (a text encoder): a subclass loads them here."""
+        return components
+
+    def save_pretrained(self, save_directory, discriminator: GANModel | None = None,
+                        training_state: dict | None = None, push_to_hub: bool = False, **kwargs):
+        """diffusers' layout + the remote-code module file; with ``discriminator`` / ``training_state``,
+        what continuing its training needs. ``push_to_hub``: see ``gan_models.hub.publish``."""
+        if push_to_hub:
+            raise ValueError("push with `python -m gan_models.hub.publish FOLDER REPO` (or the training scripts' "
+                             "--push_to_hub): it checks the folder first and uploads only data files and the "
+                             "module file")
+        folder = Path(save_directory)
+        for stale in (DISCRIMINATOR_DIR, TRAINING_STATE):  # nothing of an earlier save may be left to mismatch
+            path = folder / stale
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        super().save_pretrained(folder, **kwargs)
+        index = json.loads((folder / INDEX_NAME).read_text())
+        index.pop("_name_or_path", None)  # where it was loaded from on this machine: not the folder's business
+        index["_class_name"] = [self.remote_module, type(self).__name__]
+        for name in self.component_classes:
+            index[name] = [self.remote_module, type(getattr(self, name)).__name__]
+        (folder / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        write_remote_code(type(self), [folder] + [folder / name for name in self.component_classes])
+        if discriminator is not None:
+            discriminator.save_pretrained(folder / DISCRIMINATOR_DIR)
+        if training_state is not None:
+            (folder / TRAINING_STATE).write_text(json.dumps(training_state, indent=1) + "\n")
+        return folder
+
+    # A fast form of a component (BatchNorm folded, channels-last) is built once per device and dtype.
+    def fast(self, name: str, build):
+        net = getattr(self, name)
+        param = next(net.parameters())
+        key = (name, id(net), param.device, param.dtype)
+        cache = self.__dict__.setdefault("_fast_cache", {})
+        if key not in cache:
+            cache.clear() if len(cache) > 8 else None
+            cache[key] = build(net)
+        return cache[key]
+
+# ------------------------------------------------------------ from gan_models.digits.cgan
+"""A conditional GAN (Mirza & Osindero 2014) for small grayscale digits: ask for a 7, get a 7.
+
+Both networks are told the label. The generator gets it twice: as an embedding
+concatenated to the noise, and as conditional BatchNorm (a per-class scale and shift
+after each normalisation; de Vries et al. 2017, as in SNGAN/BigGAN). The discriminator
+takes it through a projection (Miyato & Koyama 2018): its logit is an unconditional score
+plus the inner product of a class embedding with its image features,
+
+    D(x, y) = w . phi(x) + embed(y) . phi(x)
+
+which says "real digit, and of class y" in one number, more stably than feeding the label
+in as an input channel. An optional class head on the same features (AC-GAN, Odena et al.
+2017; ``classify``) lets the training script add a classification loss on top.
+The layout is DCGAN's: two strided (transposed) convolutions, 7x7 -> 14x14 -> 28x28.
+"""
+
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm without its own affine; the scale and shift are looked up per class."""
+
+    def __init__(self, num_features: int, num_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.gain = nn.Embedding(num_classes, num_features)
+        self.shift = nn.Embedding(num_classes, num_features)
+        nn.init.ones_(self.gain.weight)
+        nn.init.zeros_(self.shift.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # x: N x C x H x W, labels: N -> N x C x H x W
+        return self.bn(x) * self.gain(labels)[:, :, None, None] + self.shift(labels)[:, :, None, None]
+
+
+class CGANGenerator(GANModel):
+    @register_to_config
+    def __init__(self, latent_dim: int = 64, num_classes: int = 10, base_channels: int = 32, image_size: int = 28,
+                 out_channels: int = 1, embed_dim: int = 32):
+        super().__init__()
+        if image_size not in (28, 32):
+            raise ValueError(f"image_size must be 28 or 32, got {image_size}")
+        self.latent_dim, self.num_classes, self.image_size = latent_dim, num_classes, image_size
+        c, s = base_channels, image_size // 4
+        self.start = (4 * c, s, s)
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.project = nn.Linear(latent_dim + embed_dim, 4 * c * s * s, bias=False)  # -> 128 x 7 x 7
+        self.bn0 = ConditionalBatchNorm2d(4 * c, num_classes)
+        self.up1 = nn.ConvTranspose2d(4 * c, 2 * c, 4, 2, 1, bias=False)              # -> 64 x 14 x 14
+        self.bn1 = ConditionalBatchNorm2d(2 * c, num_classes)
+        self.up2 = nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False)                  # -> 32 x 28 x 28
+        self.bn2 = ConditionalBatchNorm2d(c, num_classes)
+        self.to_image = nn.Conv2d(c, out_channels, 3, 1, 1)                           # -> 1 x 28 x 28
+        init_dcgan_weights(self)
+        nn.init.normal_(self.embed.weight, 0.0, 1.0)
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # noise: N x latent_dim, labels: N (int64) -> images: N x 1 x 28 x 28 in [-1, 1]
+        h = self.project(torch.cat([noise, self.embed(labels)], dim=1)).view(-1, *self.start)
+        h = torch.relu(self.bn0(h, labels))
+        h = torch.relu(self.bn1(self.up1(h), labels))
+        h = torch.relu(self.bn2(self.up2(h), labels))
+        return torch.tanh(self.to_image(h))
+
+
+class CGANDiscriminator(GANModel):
+    @register_to_config
+    def __init__(self, num_classes: int = 10, base_channels: int = 32, image_size: int = 28, in_channels: int = 1):
+        super().__init__()
+        c, s = base_channels, image_size // 4
+        self.net = nn.Sequential(
+            spectral_norm(nn.Conv2d(in_channels, c, 4, 2, 1)), nn.LeakyReLU(0.2, True),  # 1x28x28 -> 32x14x14
+            spectral_norm(nn.Conv2d(c, 2 * c, 4, 2, 1)), nn.LeakyReLU(0.2, True),        # -> 64x7x7
+            spectral_norm(nn.Conv2d(2 * c, 4 * c, 3, 1, 1)), nn.LeakyReLU(0.2, True),    # -> 128x7x7
+            nn.Flatten(),                                                                # -> phi(x): 6272
+        )
+        features = 4 * c * s * s
+        self.score = spectral_norm(nn.Linear(features, 1))                  # w . phi(x) + b
+        self.embed = spectral_norm(nn.Embedding(num_classes, features))     # projection: embed(y) . phi(x)
+        self.classify = nn.Linear(features, num_classes)                     # optional AC-GAN head
+        init_dcgan_weights(self)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, return_class_logits: bool = False):
+        # images: N x 1 x 28 x 28, labels: N -> logits: N (real and of class y > 0 > fake)
+        h = self.net(images)                                                 # N x 6272
+        logits = self.score(h).flatten() + (self.embed(labels) * h).sum(1)
+        return (logits, self.classify(h)) if return_class_logits else logits
+
+# ------------------------------------------------------------ from gan_models.digits.pipeline
+"""(labels, seeds) -> digits: the conditional GAN's diffusers pipeline."""
+
+
+import torch
+
+
+
+class CGANPipeline(GANPipeline):
+    """(labels, seeds) -> digits. ``CGANPipeline.from_pretrained(folder or repo id)``.
+
+    ``pipe(labels=[3, 7], num_images=4, seed=0)`` gives four 3s then four 7s. Image i of
+    every label uses seed ``seed + i``: the same seed is the same handwriting ("style")
+    whatever the digit, and a (seed, label) pair always gives the same picture.
+    """
+
+    component_classes = {"generator": CGANGenerator}
+    remote_module = "digits_gan"
+    remote_modules = CORE_MODULES + ("gan_models.digits.cgan", "gan_models.digits.pipeline")
+    max_images = 1000
+
+    def __init__(self, generator):  # a CGANGenerator
+        super().__init__()
+        self.register_modules(generator=generator.eval())
+
+    @property
+    def latent_dim(self) -> int:
+        return self.generator.latent_dim
+
+    @property
+    def num_classes(self) -> int:
+        return self.generator.num_classes
+
+    def check_labels(self, labels) -> list[int]:
+        """An int or a list of ints in 0..num_classes-1, each checked by itself and named if bad."""
+        top = self.num_classes - 1
+        if labels is None:
+            raise InputError(f"give a label (a whole number from 0 to {top}) or a list of labels")
+        if isinstance(labels, (torch.Tensor,)) or type(labels).__module__ == "numpy":
+            labels = labels.tolist()
+        if isinstance(labels, (list, tuple, range)):
+            if len(labels) == 0:
+                raise InputError(f"give at least one label (a whole number from 0 to {top})")
+            return [check_int(v, f"label #{i + 1}" if len(labels) > 1 else "label", 0, top)
+                    for i, v in enumerate(labels)]
+        return [check_int(labels, "label", 0, top)]
+
+    @torch.inference_mode()
+    def generate(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # noise: N x latent_dim, labels: N -> N x 1 x H x W in [-1, 1]
+        return self.generator(noise.to(self.device, self.generator.dtype), labels.to(self.device))
+
+    def __call__(self, labels=0, num_images: int = 1, *, seed: int = 0, seeds=None,
+                 generator: torch.Generator | None = None, truncation: float = 1.0,
+                 output_type: str = "pil") -> GANPipelineOutput:
+        """``num_images`` digits per label (or one per seed in ``seeds``), label after label."""
+        labels = self.check_labels(labels)
+        truncation = check_float(truncation, "truncation", 0.0, 1.0)
+        check_output_type(output_type)
+        if seeds is not None:
+            seeds = [check_seed(s) for s in seeds]
+            if not seeds:
+                raise InputError("give at least one seed")
+            num_images = len(seeds)
+        else:
+            num_images = check_int(num_images, "num_images (per label)", 1, self.max_images)
+        total = len(labels) * num_images
+        if total > self.max_images:
+            raise InputError(f"too many images: {len(labels)} labels x {num_images} each = {total}; "
+                             f"the most per call is {self.max_images}")
+        per_image_labels = [y for y in labels for _ in range(num_images)]
+        if generator is not None and seeds is None:
+            noise = torch.randn(total, self.latent_dim, generator=generator) * truncation
+            out_seeds = None
+        else:
+            seeds = seeds if seeds is not None else seeds_from(seed, num_images)
+            noise = noise_for_seeds(seeds, (self.latent_dim,), truncation).repeat(len(labels), 1)
+            out_seeds = seeds * len(labels)
+        images = self.generate(noise, torch.tensor(per_image_labels, dtype=torch.long))
+        return GANPipelineOutput(images=to_output(images, output_type), seeds=out_seeds, labels=per_image_labels)
+
+    def same_style(self, num_styles: int = 4, *, seed: int = 0, seeds=None, truncation: float = 1.0,
+                   output_type: str = "pil") -> GANPipelineOutput:
+        """Rows = styles (one seed, so one noise vector, per row), columns = every label 0..num_classes-1.
+
+        Images come row after row: ``images[r * num_classes + k]`` is style r drawing label k.
+        """
+        if seeds is None:
+            seeds = seeds_from(seed, check_int(num_styles, "num_styles", 1, self.max_images // self.num_classes))
+        seeds = [check_seed(s) for s in seeds]
+        if not 1 <= len(seeds) <= self.max_images // self.num_classes:
+            raise InputError(f"give between 1 and {self.max_images // self.num_classes} styles, got {len(seeds)}")
+        truncation = check_float(truncation, "truncation", 0.0, 1.0)
+        k = self.num_classes
+        noise = noise_for_seeds(seeds, (self.latent_dim,), truncation).repeat_interleave(k, dim=0)  # (R*K) x latent
+        labels = torch.arange(k).repeat(len(seeds))                                                  # 0..K-1 per row
+        images = self.generate(noise, labels)
+        return GANPipelineOutput(images=to_output(images, output_type), seeds=[s for s in seeds for _ in range(k)],
+                         labels=labels.tolist())
