@@ -42,6 +42,7 @@ class BirdsPipeline(GANPipeline):
     """
 
     component_classes = {"generator": BirdsGenerator}
+    _optional_components = ["tokenizer", "text_encoder"]  # diffusers: components that may be None (loaded lazily)
     remote_module = "birds_gan"
     remote_modules = CORE_MODULES + ("gan_models.birds.colour_words", "gan_models.birds.text_encoder",
                                      "gan_models.birds.text2img", "gan_models.birds.pipeline")

@@ -91,7 +91,7 @@ def load_bert_parts(tokenizer_folder: str | Path, model_folder: str | Path, torc
     try:
         tokenizer = BertTokenizerFast.from_pretrained(str(tokenizer_folder), local_files_only=True)
         model = BertModel.from_pretrained(str(model_folder), local_files_only=True, use_safetensors=True,
-                                          add_pooling_layer=False, dtype=torch_dtype)
+                                          dtype=torch_dtype)  # (its pooler is loaded and never used)
     except (OSError, ValueError) as err:
         raise WeightsError(f"cannot load the text encoder from {model_folder}: {err}") from err
     return tokenizer, model.to(device).eval().requires_grad_(False)

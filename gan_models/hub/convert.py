@@ -2,6 +2,7 @@
 
     python -m gan_models.hub.convert runs/faces/generator runs/faces/pipeline --demo faces
     python -m gan_models.hub.convert OLD NEW --demo birds --fp16
+    python -m gan_models.hub.convert gan_models/weights/faces --demo faces --module_file_only   # after a code change
 
 Every folder a training script wrote before the move to diffusers has that layout; it still
 loads (with a note), and this command writes it anew as ``model_index.json`` + ``generator/``
@@ -51,13 +52,32 @@ def convert(folder: str | Path, out: str | Path, demo: str, fp16: bool = False) 
     return out
 
 
+def refresh_module_file(folder: str | Path, demo: str) -> None:
+    """Write a pipeline folder's module file anew from the package (after the code changed); weights untouched."""
+    from ..core.pipelines import INDEX_NAME
+    from ..core.remote_code import write_remote_code
+
+    folder = Path(folder)
+    if not (folder / INDEX_NAME).is_file():
+        raise SystemExit(f"error: {folder} is no pipeline folder (no {INDEX_NAME})")
+    cls = DEMOS[demo].pipeline
+    name = write_remote_code(cls, [folder] + [folder / c for c in cls.component_classes])
+    print(f"wrote {name} into {folder} and its component folders")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", help="a folder in the earlier layout")
-    parser.add_argument("out", help="the new pipeline folder")
+    parser.add_argument("folder", help="a folder in the earlier layout (or, with --module_file_only, a pipeline folder)")
+    parser.add_argument("out", nargs="?", help="the new pipeline folder")
     parser.add_argument("--demo", required=True, choices=sorted(DEMOS))
     parser.add_argument("--fp16", action="store_true", help="store the weights in fp16 (as the embedded ones are)")
+    parser.add_argument("--module_file_only", action="store_true",
+                        help="only write the folder's module file anew from the package's code")
     args = parser.parse_args(argv)
+    if args.module_file_only:
+        return refresh_module_file(args.folder, args.demo)
+    if not args.out:
+        parser.error("give OUT, the new pipeline folder")
     convert(args.folder, args.out, args.demo, args.fp16)
 
 

@@ -494,6 +494,9 @@ class GANPipeline(DiffusionPipeline):
     remote_module: str = ""                   # the module file written into saved folders ("faces_gan")
     remote_modules: tuple[str, ...] = ()      # the package modules that file is made of, in order
     legacy_component = "generator"            # what an old-layout folder holds
+    # what the app reads of a Hub repo (a Space downloads these at build time: spaces.yml's preload_from_hub)
+    hub_files: tuple[str, ...] = ("model_index.json", "generator/config.json",
+                                  "generator/diffusion_pytorch_model.safetensors")
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, revision: str | None = None,
@@ -503,16 +506,18 @@ class GANPipeline(DiffusionPipeline):
         Components given as keyword arguments are used as they are (as in diffusers).
         """
         folder = resolve_folder(pretrained_model_name_or_path, revision, local_files_only)
-        if is_legacy_folder(folder):
-            log.warning("%s is in the gallery's earlier layout (config.json + model.safetensors): it loads, but "
-                        "convert it to the diffusers layout with `python -m gan_models.hub.convert %s OUT`",
-                        folder, folder)
-            subfolders = {cls.legacy_component: folder}
-        elif (folder / INDEX_NAME).is_file():
+        if (folder / INDEX_NAME).is_file():
             subfolders = {name: folder / name for name in cls.component_classes}
+        elif (folder / CONFIG_NAME).is_file() and ((folder / WEIGHTS_NAME).is_file() or is_legacy_folder(folder)):
+            if is_legacy_folder(folder):
+                log.warning("%s is in the gallery's earlier layout (config.json + model.safetensors): it loads, but "
+                            "convert it to the diffusers layout with `python -m gan_models.hub.convert %s OUT`",
+                            folder, folder)
+            subfolders = {cls.legacy_component: folder}  # a generator's folder alone
         else:
-            raise WeightsError(f"{folder} holds no {INDEX_NAME} (a diffusers pipeline folder) and no "
-                               f"{CONFIG_NAME} + {LEGACY_WEIGHTS_NAME} (the gallery's earlier layout)")
+            raise WeightsError(f"{folder} holds no {INDEX_NAME} (a diffusers pipeline folder), no {CONFIG_NAME} + "
+                               f"{WEIGHTS_NAME} (a generator's folder) and no {CONFIG_NAME} + {LEGACY_WEIGHTS_NAME} "
+                               "(the gallery's earlier layout)")
         for name, model_cls in cls.component_classes.items():
             if name not in components:
                 components[name] = model_cls.load_strict(subfolders.get(name, folder / name), torch_dtype)
@@ -675,8 +680,14 @@ class Encoded:
     unknown: list[float]      # share of word pieces the vocabulary did not know ([UNK])
 
 
+def max_tokens_of(tokenizer) -> int:
+    """Word pieces the encoder reads, [CLS] and [SEP] included: 256 for all-MiniLM-L6-v2 (its tokenizer says 512,
+    sentence-transformers reads 256), less if the tokenizer says so."""
+    return min(MAX_TOKENS, int(getattr(tokenizer, "model_max_length", MAX_TOKENS)))
+
+
 @torch.inference_mode()
-def encode_texts(tokenizer, text_encoder, texts: list[str], max_tokens: int = MAX_TOKENS,
+def encode_texts(tokenizer, text_encoder, texts: list[str], max_tokens: int | None = None,
                  batch_size: int = 256) -> Encoded:
     """Texts -> unit sentence vectors: the mean of BERT's token states over the real tokens, L2-normalised.
 
@@ -684,6 +695,7 @@ def encode_texts(tokenizer, text_encoder, texts: list[str], max_tokens: int = MA
     share of [UNK] word pieces is counted so the caller can say a prompt was mostly unknown.
     """
     texts = [str(t) for t in texts]
+    max_tokens = max_tokens or max_tokens_of(tokenizer)
     full = tokenizer(texts, add_special_tokens=True, truncation=False, return_offsets_mapping=True,
                      verbose=False)
     sep, unk = tokenizer.sep_token_id, tokenizer.unk_token_id
@@ -720,7 +732,7 @@ def load_bert_parts(tokenizer_folder: str | Path, model_folder: str | Path, torc
     try:
         tokenizer = BertTokenizerFast.from_pretrained(str(tokenizer_folder), local_files_only=True)
         model = BertModel.from_pretrained(str(model_folder), local_files_only=True, use_safetensors=True,
-                                          add_pooling_layer=False, dtype=torch_dtype)
+                                          dtype=torch_dtype)  # (its pooler is loaded and never used)
     except (OSError, ValueError) as err:
         raise WeightsError(f"cannot load the text encoder from {model_folder}: {err}") from err
     return tokenizer, model.to(device).eval().requires_grad_(False)
@@ -753,7 +765,7 @@ def minilm_folder(local_files_only: bool = True) -> Path:
 class MiniLMEncoder:
     """Texts -> 384-d unit vectors with all-MiniLM-L6-v2 (reads at most 256 word pieces per text)."""
 
-    name, max_tokens = MINILM, MAX_TOKENS
+    name = MINILM
 
     def __init__(self, folder: str | Path | None = None, device: str | torch.device = "cpu",
                  local_files_only: bool = True, name: str | None = None):
@@ -761,6 +773,7 @@ class MiniLMEncoder:
         self.name = name or self.name
         self.tokenizer, self.model = load_bert(self.folder, device)
         self.dim = self.model.config.hidden_size
+        self.max_tokens = max_tokens_of(self.tokenizer)
         self._fingerprint: str | None = None
 
     @property
@@ -1058,6 +1071,8 @@ from pathlib import Path
 import torch
 
 
+_ENCODER_LOCK = threading.Lock()  # the first prompts of several requests load the text encoder once
+
 EXAMPLE_PROMPTS = [  # ours, not captions from the dataset
     "a small yellow bird with black wings and a short pointed beak",
     "a bright red bird with a black face and a thick orange beak",
@@ -1084,16 +1099,19 @@ class BirdsPipeline(GANPipeline):
     """
 
     component_classes = {"generator": BirdsGenerator}
+    _optional_components = ["tokenizer", "text_encoder"]  # diffusers: components that may be None (loaded lazily)
     remote_module = "birds_gan"
     remote_modules = CORE_MODULES + ("gan_models.birds.colour_words", "gan_models.birds.text_encoder",
                                      "gan_models.birds.text2img", "gan_models.birds.pipeline")
+    hub_files = GANPipeline.hub_files + (
+        "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.txt",
+        "tokenizer/special_tokens_map.json", "text_encoder/config.json", "text_encoder/model.safetensors")
     max_images = 64
 
     def __init__(self, generator, tokenizer=None, text_encoder=None):  # BirdsGenerator, BertTokenizerFast, BertModel
         super().__init__()
         generator = generator.eval().to(memory_format=torch.channels_last)  # oneDNN's fast layout: 1.2x on CPU
         self.register_modules(generator=generator, tokenizer=tokenizer, text_encoder=text_encoder)
-        self._lock = threading.Lock()
 
     @classmethod
     def load_extra_components(cls, folder: Path, components: dict, torch_dtype) -> dict:
@@ -1104,7 +1122,7 @@ class BirdsPipeline(GANPipeline):
 
     def load_text_encoder(self) -> None:
         """The encoder the generator's config names, once (thread-safe), if none was given."""
-        with self._lock:
+        with _ENCODER_LOCK:
             if self.text_encoder is None:
                 encoder = load_text_encoder(self.generator.config.text_encoder)  # one copy per process
                 self.register_modules(tokenizer=encoder.tokenizer, text_encoder=encoder.model)
@@ -1139,12 +1157,13 @@ class BirdsPipeline(GANPipeline):
             cut.append(p.strip()[:MAX_PROMPT_CHARS])
         if self.text_encoder is None:
             self.load_text_encoder()
-        enc = encode_texts(self.tokenizer, self.text_encoder, cut, MAX_TOKENS)
+        limit = max_tokens_of(self.tokenizer)
+        enc = encode_texts(self.tokenizer, self.text_encoder, cut, limit)
         first = cut[0]
         if enc.truncated[0] or len(prompts[0].strip()) > MAX_PROMPT_CHARS:
             tail = " ".join(enc.kept_text[0].split()[-6:])
             notes.append(f"The prompt is too long for the text encoder ({enc.num_tokens[0]} word pieces; it reads "
-                         f"{MAX_TOKENS - 2}): only the text up to \"…{tail}\" was used.")
+                         f"{limit - 2}): only the text up to \"…{tail}\" was used.")
         foreign = sum(ord(ch) > 127 and ch.isalpha() for ch in first) / max(1, sum(ch.isalpha() for ch in first))
         if enc.unknown[0] > 0.5 or foreign > 0.3:
             notes.append("Most of this prompt is unknown or foreign to the model: it was trained on English "

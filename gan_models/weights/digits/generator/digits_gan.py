@@ -494,6 +494,9 @@ class GANPipeline(DiffusionPipeline):
     remote_module: str = ""                   # the module file written into saved folders ("faces_gan")
     remote_modules: tuple[str, ...] = ()      # the package modules that file is made of, in order
     legacy_component = "generator"            # what an old-layout folder holds
+    # what the app reads of a Hub repo (a Space downloads these at build time: spaces.yml's preload_from_hub)
+    hub_files: tuple[str, ...] = ("model_index.json", "generator/config.json",
+                                  "generator/diffusion_pytorch_model.safetensors")
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, revision: str | None = None,
@@ -503,16 +506,18 @@ class GANPipeline(DiffusionPipeline):
         Components given as keyword arguments are used as they are (as in diffusers).
         """
         folder = resolve_folder(pretrained_model_name_or_path, revision, local_files_only)
-        if is_legacy_folder(folder):
-            log.warning("%s is in the gallery's earlier layout (config.json + model.safetensors): it loads, but "
-                        "convert it to the diffusers layout with `python -m gan_models.hub.convert %s OUT`",
-                        folder, folder)
-            subfolders = {cls.legacy_component: folder}
-        elif (folder / INDEX_NAME).is_file():
+        if (folder / INDEX_NAME).is_file():
             subfolders = {name: folder / name for name in cls.component_classes}
+        elif (folder / CONFIG_NAME).is_file() and ((folder / WEIGHTS_NAME).is_file() or is_legacy_folder(folder)):
+            if is_legacy_folder(folder):
+                log.warning("%s is in the gallery's earlier layout (config.json + model.safetensors): it loads, but "
+                            "convert it to the diffusers layout with `python -m gan_models.hub.convert %s OUT`",
+                            folder, folder)
+            subfolders = {cls.legacy_component: folder}  # a generator's folder alone
         else:
-            raise WeightsError(f"{folder} holds no {INDEX_NAME} (a diffusers pipeline folder) and no "
-                               f"{CONFIG_NAME} + {LEGACY_WEIGHTS_NAME} (the gallery's earlier layout)")
+            raise WeightsError(f"{folder} holds no {INDEX_NAME} (a diffusers pipeline folder), no {CONFIG_NAME} + "
+                               f"{WEIGHTS_NAME} (a generator's folder) and no {CONFIG_NAME} + {LEGACY_WEIGHTS_NAME} "
+                               "(the gallery's earlier layout)")
         for name, model_cls in cls.component_classes.items():
             if name not in components:
                 components[name] = model_cls.load_strict(subfolders.get(name, folder / name), torch_dtype)

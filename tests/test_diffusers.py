@@ -1,0 +1,228 @@
+"""The gallery as diffusers sees it: pipeline folders, both loading paths, the same pictures as before the move,
+earlier-layout folders, dtype and progress bars."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_models.core import remote_code
+from gan_models.core.pipelines import GANPipeline
+from gan_models.registry import DEMOS
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCES = ROOT / "tests" / "data"
+
+
+def strip(images) -> np.ndarray:
+    return np.concatenate([np.asarray(im) for im in images], axis=1).astype(np.int16)
+
+
+def reference(name: str) -> np.ndarray:
+    with Image.open(REFERENCES / f"reference-{name}.png") as im:
+        return np.asarray(im).astype(np.int16)
+
+
+# ----------------------------------------------------------------------------- the same pictures as before
+def test_faces_digits_and_maps_draw_what_they_drew_before_the_move():
+    """tests/data/reference-*.png were drawn by the pipelines before they became diffusers pipelines (same fp16
+    weights, same seeds): the new pipelines draw the same pixels (fp16 tolerance: at most 1 level in 255)."""
+    from gan_models.maps.palette import draw_map
+
+    faces = DEMOS["faces"].pipeline.from_pretrained(DEMOS["faces"].embedded)
+    digits = DEMOS["digits"].pipeline.from_pretrained(DEMOS["digits"].embedded)
+    maps = DEMOS["maps"].pipeline.from_pretrained(DEMOS["maps"].embedded)
+    for name, images in [
+        ("faces-seeds-0-3", faces(4, seed=0, truncation=0.8).images),
+        ("digits-3-7-seeds-5-6", digits(labels=[3, 7], num_images=2, seed=5).images),
+        ("maps-b2a-drawn-seed-3", maps(draw_map(3, 256), "b2a", mode="fit").images),
+    ]:
+        diff = np.abs(strip(images) - reference(name))
+        assert diff.max() <= 1, (name, diff.max())
+
+
+def test_birds_draw_what_they_drew_with_the_hand_written_encoder():
+    """The same for the birds, whose text encoder is now transformers' BertModel instead of our own BERT.
+
+    (When the embedded birds weights change, the reference is drawn anew from them: its commit says so.)"""
+    pipe = DEMOS["birds"].pipeline.from_pretrained(DEMOS["birds"].embedded)
+    diff = np.abs(strip(pipe("a small yellow bird with black wings", 4, seed=0).images) - reference("birds-seeds-0-3"))
+    assert diff.max() <= 1, diff.max()
+
+
+# ----------------------------------------------------------------------------- folders
+@pytest.mark.parametrize("name", list(DEMOS))
+def test_embedded_weights_are_pipeline_folders(name):
+    demo = DEMOS[name]
+    index = json.loads((demo.embedded / "model_index.json").read_text())
+    cls = demo.pipeline
+    assert index["_class_name"] == [cls.remote_module, cls.__name__]
+    assert index["generator"] == [cls.remote_module, cls.component_classes["generator"].__name__]
+    for folder in (demo.embedded, demo.embedded / "generator"):  # diffusers' convention for custom code on the Hub
+        assert (folder / f"{cls.remote_module}.py").read_text() == remote_code.joined_source(
+            cls.remote_module, cls.remote_modules), "the module file is stale: save the folder again"
+    config = json.loads((demo.embedded / "generator" / "config.json").read_text())
+    assert config["_class_name"] == cls.component_classes["generator"].__name__
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(demo.embedded / "generator" / "diffusion_pytorch_model.safetensors"))
+    assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
+    card = (demo.embedded / "README.md").read_text()
+    assert "library_name: diffusers" in card and "trust_remote_code=True" in card
+
+
+def hub_layout(name: str, tmp_path: Path) -> Path:
+    """The embedded folder saved again as a Hub repo would hold it (the birds' with its text encoder)."""
+    demo = DEMOS[name]
+    pipe = demo.pipeline.from_pretrained(demo.embedded)
+    folder = tmp_path / f"{name}-repo"
+    pipe.save_pretrained(folder)
+    return folder
+
+
+STANDALONE = textwrap.dedent("""
+    import importlib.util, json, sys
+    import torch
+    from diffusers import DiffusionPipeline
+    assert importlib.util.find_spec("gan_models") is None, "the project must not be importable here"
+    name, folder, call = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    pipe = DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)
+    args = call.get("args", [])
+    if name == "maps":
+        from PIL import Image
+        args = [Image.open(args[0])] + args[1:]
+    out = getattr(pipe, call.get("method", "__call__"))(*args, **call.get("kwargs", {}), output_type="np")
+    print(json.dumps({"class": type(pipe).__name__, "module": type(pipe).__module__, "shape": list(out.images.shape),
+                      "sum": float(out.images.astype("float64").sum()),
+                      "project_modules": sorted(m for m in sys.modules if m.startswith("gan_models"))}))
+""")
+
+
+@pytest.mark.parametrize("name, call", [
+    ("faces", {"args": [3], "kwargs": {"seed": 7}}),
+    ("digits", {"kwargs": {"labels": [1, 4], "num_images": 2, "seed": 3}}),
+    ("birds", {"args": ["a red bird with black wings", 2], "kwargs": {"seed": 1}}),
+    ("maps", {"args": ["MAP", "b2a"], "kwargs": {"mode": "fit"}}),
+])
+def test_plain_diffusers_loads_a_hub_layout_folder_with_nothing_of_the_project(name, call, tmp_path):
+    folder = hub_layout(name, tmp_path)
+    if name == "maps":
+        from gan_models.maps.palette import draw_map
+
+        draw_map(2, 256).save(tmp_path / "map.png")
+        call = {**call, "args": [str(tmp_path / "map.png"), "b2a"]}
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-c", STANDALONE, name, str(folder), json.dumps(call)], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    pipe = DEMOS[name].pipeline.from_pretrained(folder)
+    args = call.get("args", [])
+    if name == "maps":
+        args = [Image.open(args[0])] + args[1:]
+    ours = pipe(*args, **call.get("kwargs", {}), output_type="np").images
+    assert got["class"] == DEMOS[name].pipeline.__name__ and got["project_modules"] == []
+    assert got["module"].endswith(DEMOS[name].pipeline.remote_module)  # the folder's own module file ran
+    assert got["shape"] == list(ours.shape)
+    assert abs(got["sum"] - float(ours.astype("float64").sum())) < 1e-3 * ours.size  # the same pictures
+
+
+def test_save_and_load_round_trip_with_d_and_training_state(tiny_faces_folder, tmp_path):
+    from gan_models.faces.dcgan import DCGANDiscriminator
+    from gan_models.faces.pipeline import DCGANPipeline
+
+    pipe = DCGANPipeline.from_pretrained(tiny_faces_folder)
+    d = DCGANDiscriminator(base_channels=4, image_size=32)
+    pipe.save_pretrained(tmp_path / "run", discriminator=d, training_state={"step": 9, "ema_updates": 9})
+    assert json.loads((tmp_path / "run" / "training_state.json").read_text()) == {"step": 9, "ema_updates": 9}
+    index = json.loads((tmp_path / "run" / "model_index.json").read_text())
+    assert "discriminator" not in index and "_name_or_path" not in index  # D is no pipeline component
+    again = DCGANDiscriminator.load_strict(tmp_path / "run" / "discriminator")
+    assert all(torch.equal(a, b) for a, b in zip(d.state_dict().values(), again.state_dict().values()))
+    pipe.save_pretrained(tmp_path / "run")  # saved again without them: nothing stale is left to mismatch
+    assert not (tmp_path / "run" / "discriminator").exists() and not (tmp_path / "run" / "training_state.json").exists()
+    with pytest.raises(ValueError, match="gan_models.hub.publish"):
+        pipe.save_pretrained(tmp_path / "x", push_to_hub=True)
+
+
+def test_torch_dtype_to_and_progress_bar(tiny_faces_folder, capsys):
+    from gan_models.faces.pipeline import DCGANPipeline
+
+    pipe = DCGANPipeline.from_pretrained(tiny_faces_folder, torch_dtype=torch.float16)
+    assert pipe.dtype == torch.float16 and pipe.generator.dtype == torch.float16
+    half = pipe(2, seed=1, output_type="pt").images
+    full = pipe.to(torch.float32)(2, seed=1, output_type="pt").images  # the fast form follows the dtype
+    assert pipe.dtype == torch.float32 and half.dtype == full.dtype == torch.float32
+    torch.testing.assert_close(half, full, atol=2e-2, rtol=0)
+    pipe.interpolate(0, 1, num_frames=20)
+    assert "3/3" in capsys.readouterr().err  # 20 frames in 3 batches of 8, with a tqdm bar
+    pipe.set_progress_bar_config(disable=True)
+    pipe.interpolate(0, 1, num_frames=20)
+    assert "3/3" not in capsys.readouterr().err
+
+
+def test_an_earlier_layout_folder_loads_with_a_note_and_converts(tmp_path, caplog):
+    from gan_models.faces.dcgan import DCGANGenerator
+    from gan_models.faces.pipeline import DCGANPipeline
+    from gan_models.hub.convert import main as convert
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    g = DCGANGenerator(latent_dim=8, base_channels=4, image_size=32).eval()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps({"latent_dim": 8, "base_channels": 4, "image_size": 32}))
+    save_file({k: v.contiguous() for k, v in g.state_dict().items()}, str(old / "model.safetensors"))
+    (old / "README.md").write_text("card")
+    with caplog.at_level(logging.WARNING, logger="gan_gallery"):
+        pipe = DCGANPipeline.from_pretrained(old)
+    assert "earlier layout" in caplog.text and "gan_models.hub.convert" in caplog.text
+    convert([str(old), str(tmp_path / "new"), "--demo", "faces", "--fp16"])
+    new = DCGANPipeline.from_pretrained(tmp_path / "new")
+    assert (tmp_path / "new" / "model_index.json").is_file() and (tmp_path / "new" / "README.md").read_text() == "card"
+    torch.testing.assert_close(new(2, seed=3, output_type="pt").images, pipe(2, seed=3, output_type="pt").images,
+                               atol=1e-2, rtol=0)  # fp16 weights
+    with pytest.raises(SystemExit, match="not in the earlier layout"):
+        convert([str(tmp_path / "new"), str(tmp_path / "again"), "--demo", "faces"])
+
+
+def test_a_module_that_cannot_stand_alone_is_refused(tmp_path, monkeypatch):
+    bad = tmp_path / "badmod.py"
+    bad.write_text("def f():\n    from .other import x\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(remote_code.RemoteCodeError, match="inside a function"):
+        remote_code.joined_source("bad", ["badmod"])
+    bad.write_text("from gan_models.core import checks\n")
+    with pytest.raises(remote_code.RemoteCodeError, match="absolute import of the package"):
+        remote_code.joined_source("bad2", ["badmod"])
+
+
+def test_a_folder_that_is_no_pipeline_is_named(tmp_path):
+    from gan_models.core.modeling import WeightsError
+    from gan_models.faces.pipeline import DCGANPipeline
+
+    with pytest.raises(WeightsError, match="holds no model_index.json"):
+        DCGANPipeline.from_pretrained(tmp_path)
+
+
+def test_every_pipeline_is_a_diffusion_pipeline():
+    from diffusers import DiffusionPipeline, ModelMixin
+
+    for demo in DEMOS.values():
+        assert issubclass(demo.pipeline, GANPipeline) and issubclass(demo.pipeline, DiffusionPipeline)
+        for cls in demo.pipeline.component_classes.values():
+            assert issubclass(cls, ModelMixin)
