@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import threading
 
 import gradio as gr
 
@@ -55,6 +56,13 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
 LAUNCH_OPTIONS = dict(max_file_size="10mb", allowed_paths=[], show_error=True)
 
 
+def preload(models: Models, demo) -> None:
+    try:
+        models.get(demo)
+    except Exception as err:  # the tab says so when it is opened; the server keeps starting
+        logging.getLogger("gan_gallery").warning("preloading %s failed: %s", demo.name, err)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the GAN Gallery app.")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -71,8 +79,12 @@ def main(argv=None):
         if value:
             repo, _, rev = value.partition("@")
             sources[name] = (repo, rev or None)
-    demo = build_demo(Models(sources, use_hub=True if args.hub else None))
+    models = Models(sources, use_hub=True if args.hub else None)
+    demo = build_demo(models)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
+    # The first tab's model (and diffusers, about 3 s of imports) loads while the server starts, not on the first
+    # request; the other tabs load on their first use. A request that arrives first waits for this same load.
+    threading.Thread(target=preload, args=(models, DEMOS["faces"]), daemon=True, name="preload-faces").start()
     demo.launch(server_name=args.host, server_port=args.port, **LAUNCH_OPTIONS)
 
 

@@ -7,10 +7,10 @@ import random
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from gan_models.birds.pipeline import EXAMPLE_PROMPTS
+from gan_models.birds.prompts import EXAMPLE_PROMPTS
 from gan_models.birds.colour_words import SWAP_WORDS
 from gan_models.core.checks import MAX_SEED
-from gan_models.core.modeling import WeightsError
+from gan_models.core.checks import WeightsError
 from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from gan_models.core.modeling import WeightsError
+from gan_models.core.checks import WeightsError
 from gan_models.registry import Demo
 from gan_models.hub.weights_source import Loaded, load_demo
 

@@ -9,14 +9,13 @@ import numpy as np
 from PIL import Image
 
 from gan_models.core.checks import MAX_SEED
-from gan_models.maps.palette import BRUSHES, blank_canvas, draw_map
+from gan_models.maps.palette import BRUSHES, MAX_INPUT_PIXELS, blank_canvas, draw_map
 from gan_models.core.checks import InputError, check_seed
-from gan_models.maps.pipeline import Pix2PixPipeline
 from gan_models.registry import DEMOS
 
 from .common import Models, guard_upload, open_upload, output_path, user_error
 
-MAX_UPLOAD_PIXELS = Pix2PixPipeline.max_input_pixels  # refused from the header, before anything is decoded
+MAX_UPLOAD_PIXELS = MAX_INPUT_PIXELS  # refused from the header, before anything is decoded
 MAX_CANVAS_PIXELS = 4096 * 4096                       # the painting canvas is 256x256; an API client may send more
 
 DIRECTIONS = [("Aerial photo → map", "a2b"), ("Map → aerial photo", "b2a")]

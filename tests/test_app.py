@@ -133,6 +133,7 @@ def test_command_line_options(monkeypatch):
             captured["launch"] = kw
 
     monkeypatch.setattr(app, "build_demo", lambda models: FakeDemo())
+    monkeypatch.setattr(app, "preload", lambda models, demo: None)
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     app.main([])
     assert captured["launch"]["server_port"] == 7999

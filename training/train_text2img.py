@@ -40,7 +40,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from augment import diff_augment  # noqa: E402
-from gan_models.birds.pipeline import EXAMPLE_PROMPTS, BirdsPipeline  # noqa: E402
+from gan_models.birds.pipeline import BirdsPipeline  # noqa: E402
+from gan_models.birds.prompts import EXAMPLE_PROMPTS  # noqa: E402
 from gan_models.birds.text2img import BirdsDiscriminator, BirdsGenerator, ProjectedBirdsDiscriminator  # noqa: E402
 from gan_models.feature_networks import EfficientNetLite0Features, FeatureNetworkError  # noqa: E402
 from gan_models.birds.captions import EmbeddingCacheError, caption_embeddings, holdout_classes, load_captioned  # noqa: E402

@@ -11,22 +11,12 @@ from ..core.checks import InputError, check_float, check_int, check_seed, seeds_
 from ..core.pipelines import (CORE_MODULES, GANPipeline, GANPipelineOutput, check_output_type, noise_for_seeds,
                               to_output)
 from .colour_words import SWAP_WORDS, find_colour_word
+from .prompts import EXAMPLE_PROMPTS, MAX_PROMPT_CHARS
 from .text2img import BirdsGenerator
 from .text_encoder import encode_texts, load_bert_parts, load_text_encoder, max_tokens_of
 
 _ENCODER_LOCK = threading.Lock()  # the first prompts of several requests load the text encoder once
 
-EXAMPLE_PROMPTS = [  # ours, not captions from the dataset
-    "a small yellow bird with black wings and a short pointed beak",
-    "a bright red bird with a black face and a thick orange beak",
-    "this bird is blue all over with a white belly",
-    "a brown bird with a speckled white breast and a long tail",
-    "a white bird with grey wings and a long yellow bill",
-    "a black bird with a red and yellow patch on its wing",
-    "a tiny green bird with a long thin beak",
-    "a grey bird with a white belly and a black crown",
-]
-MAX_PROMPT_CHARS = 4000
 
 
 class BirdsPipeline(GANPipeline):
@@ -44,7 +34,7 @@ class BirdsPipeline(GANPipeline):
     component_classes = {"generator": BirdsGenerator}
     _optional_components = ["tokenizer", "text_encoder"]  # diffusers: components that may be None (loaded lazily)
     remote_module = "birds_gan"
-    remote_modules = CORE_MODULES + ("gan_models.birds.colour_words", "gan_models.birds.text_encoder",
+    remote_modules = CORE_MODULES + ("gan_models.birds.colour_words", "gan_models.birds.prompts", "gan_models.birds.text_encoder",
                                      "gan_models.birds.text2img", "gan_models.birds.pipeline")
     hub_files = GANPipeline.hub_files + (
         "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.txt",

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..core.modeling import WeightsError
+from ..core.checks import WeightsError
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]

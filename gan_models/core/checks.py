@@ -1,4 +1,5 @@
-"""Checks of what a user gives a pipeline or a tab, with messages fit to show them (no torch, no diffusers)."""
+"""The two errors the gallery shows its users, and checks of what a user gives a pipeline or a tab, with messages
+fit to show them. Plain Python: no torch, no diffusers (the app imports this before any model)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import math
 import numbers
 
 MAX_SEED = 2**32 - 1
+
+
+class WeightsError(RuntimeError):
+    """Weights that are missing, corrupt, or do not fit the model's config."""
 
 
 class InputError(ValueError):

@@ -25,13 +25,11 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config  # noqa: F401  (the models' decorator, re-exported)
 from torch import nn
 
+from .checks import WeightsError
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"   # diffusers' name
 LEGACY_WEIGHTS_NAME = "model.safetensors"               # the gallery's folders before diffusers (still read)
-
-
-class WeightsError(RuntimeError):
-    """Weights that are missing, corrupt, or do not fit the model's config."""
 
 
 class GANModel(ModelMixin, ConfigMixin):

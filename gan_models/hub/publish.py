@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..core.modeling import WeightsError
+from ..core.checks import WeightsError
 from ..registry import DEMOS
 
 DATA_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "*.txt"]

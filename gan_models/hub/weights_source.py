@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.modeling import WeightsError
+from ..core.checks import WeightsError
 from ..registry import Demo
 
 log = logging.getLogger("gan_gallery")

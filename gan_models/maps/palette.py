@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+MAX_INPUT_PIXELS = 64_000_000  # the largest picture the maps pipeline takes (the tab refuses larger from the header)
 MAP_CLASSES = ("background", "roads", "water", "parks", "buildings")
 MAP_PALETTE = {  # class -> measured colours (k-means centres of the training maps, RGB)
     "background": [(232, 229, 222), (223, 220, 214), (233, 222, 194), (197, 207, 189)],  # land, edges, campus, paths

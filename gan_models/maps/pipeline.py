@@ -15,6 +15,7 @@ from ..core.images import square_image
 from ..core.modeling import fuse_batchnorm
 from ..core.checks import InputError
 from ..core.pipelines import CORE_MODULES, GANPipeline, GANPipelineOutput, check_output_type, to_output
+from .palette import MAX_INPUT_PIXELS
 from .pix2pix import DIRECTIONS, Pix2PixGenerator, UNetGenerator
 
 
@@ -76,8 +77,9 @@ class Pix2PixPipeline(GANPipeline):
 
     component_classes = {"generator": Pix2PixGenerator}
     remote_module = "maps_gan"
-    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.maps.pix2pix", "gan_models.maps.pipeline")
-    min_side, max_input_pixels, max_pixels, max_aspect = 16, 64_000_000, 1024 * 1024, 8.0
+    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.maps.palette", "gan_models.maps.pix2pix",
+                                     "gan_models.maps.pipeline")
+    min_side, max_input_pixels, max_pixels, max_aspect = 16, MAX_INPUT_PIXELS, 1024 * 1024, 8.0
 
     def __init__(self, generator):  # a Pix2PixGenerator
         super().__init__()

@@ -1,6 +1,6 @@
 """GAN Gallery: the birds_gan pipeline and its networks, as one module file for diffusers' trust_remote_code.
 
-Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.birds.colour_words, gan_models.birds.text_encoder, gan_models.birds.text2img, gan_models.birds.pipeline
+Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.birds.colour_words, gan_models.birds.prompts, gan_models.birds.text_encoder, gan_models.birds.text2img, gan_models.birds.pipeline
 (joined by gan_models/core/remote_code.py; edit those, not this file)."""
 
 from __future__ import annotations
@@ -109,13 +109,18 @@ def copy_remote_code(source: Path, target: Path) -> None:
         shutil.copy2(path, dest)
 
 # ------------------------------------------------------------ from gan_models.core.checks
-"""Checks of what a user gives a pipeline or a tab, with messages fit to show them (no torch, no diffusers)."""
+"""The two errors the gallery shows its users, and checks of what a user gives a pipeline or a tab, with messages
+fit to show them. Plain Python: no torch, no diffusers (the app imports this before any model)."""
 
 
 import math
 import numbers
 
 MAX_SEED = 2**32 - 1
+
+
+class WeightsError(RuntimeError):
+    """Weights that are missing, corrupt, or do not fit the model's config."""
 
 
 class InputError(ValueError):
@@ -198,13 +203,10 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config  # noqa: F401  (the models' decorator, re-exported)
 from torch import nn
 
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"   # diffusers' name
 LEGACY_WEIGHTS_NAME = "model.safetensors"               # the gallery's folders before diffusers (still read)
-
-
-class WeightsError(RuntimeError):
-    """Weights that are missing, corrupt, or do not fit the model's config."""
 
 
 class GANModel(ModelMixin, ConfigMixin):
@@ -640,6 +642,22 @@ def find_colour_word(prompt: str) -> tuple[int, int] | None:
             return m.start(), m.end()
     return None
 
+# ------------------------------------------------------------ from gan_models.birds.prompts
+"""The example prompts the tab and the training sample grids show (written by us, not captions from the data),
+and the longest prompt the pipeline takes."""
+
+EXAMPLE_PROMPTS = [  # ours, not captions from the dataset
+    "a small yellow bird with black wings and a short pointed beak",
+    "a bright red bird with a black face and a thick orange beak",
+    "this bird is blue all over with a white belly",
+    "a brown bird with a speckled white breast and a long tail",
+    "a white bird with grey wings and a long yellow bill",
+    "a black bird with a red and yellow patch on its wing",
+    "a tiny green bird with a long thin beak",
+    "a grey bird with a white belly and a black crown",
+]
+MAX_PROMPT_CHARS = 4000
+
 # ------------------------------------------------------------ from gan_models.birds.text_encoder
 """Sentence embeddings for the text-to-image demo, loaded lazily: importing this file does no work.
 
@@ -1073,17 +1091,6 @@ import torch
 
 _ENCODER_LOCK = threading.Lock()  # the first prompts of several requests load the text encoder once
 
-EXAMPLE_PROMPTS = [  # ours, not captions from the dataset
-    "a small yellow bird with black wings and a short pointed beak",
-    "a bright red bird with a black face and a thick orange beak",
-    "this bird is blue all over with a white belly",
-    "a brown bird with a speckled white breast and a long tail",
-    "a white bird with grey wings and a long yellow bill",
-    "a black bird with a red and yellow patch on its wing",
-    "a tiny green bird with a long thin beak",
-    "a grey bird with a white belly and a black crown",
-]
-MAX_PROMPT_CHARS = 4000
 
 
 class BirdsPipeline(GANPipeline):
@@ -1101,7 +1108,7 @@ class BirdsPipeline(GANPipeline):
     component_classes = {"generator": BirdsGenerator}
     _optional_components = ["tokenizer", "text_encoder"]  # diffusers: components that may be None (loaded lazily)
     remote_module = "birds_gan"
-    remote_modules = CORE_MODULES + ("gan_models.birds.colour_words", "gan_models.birds.text_encoder",
+    remote_modules = CORE_MODULES + ("gan_models.birds.colour_words", "gan_models.birds.prompts", "gan_models.birds.text_encoder",
                                      "gan_models.birds.text2img", "gan_models.birds.pipeline")
     hub_files = GANPipeline.hub_files + (
         "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.txt",

@@ -109,13 +109,18 @@ def copy_remote_code(source: Path, target: Path) -> None:
         shutil.copy2(path, dest)
 
 # ------------------------------------------------------------ from gan_models.core.checks
-"""Checks of what a user gives a pipeline or a tab, with messages fit to show them (no torch, no diffusers)."""
+"""The two errors the gallery shows its users, and checks of what a user gives a pipeline or a tab, with messages
+fit to show them. Plain Python: no torch, no diffusers (the app imports this before any model)."""
 
 
 import math
 import numbers
 
 MAX_SEED = 2**32 - 1
+
+
+class WeightsError(RuntimeError):
+    """Weights that are missing, corrupt, or do not fit the model's config."""
 
 
 class InputError(ValueError):
@@ -198,13 +203,10 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config  # noqa: F401  (the models' decorator, re-exported)
 from torch import nn
 
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"   # diffusers' name
 LEGACY_WEIGHTS_NAME = "model.safetensors"               # the gallery's folders before diffusers (still read)
-
-
-class WeightsError(RuntimeError):
-    """Weights that are missing, corrupt, or do not fit the model's config."""
 
 
 class GANModel(ModelMixin, ConfigMixin):
