@@ -226,3 +226,16 @@ def test_every_pipeline_is_a_diffusion_pipeline():
         assert issubclass(demo.pipeline, GANPipeline) and issubclass(demo.pipeline, DiffusionPipeline)
         for cls in demo.pipeline.component_classes.values():
             assert issubclass(cls, ModelMixin)
+
+
+def test_the_readme_snippets_run_as_pasted(monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Use the models without the app", 1)[1].split("\n## ", 1)[0]
+    snippets = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+    assert len(snippets) == 2 and "from diffusers import DiffusionPipeline" in snippets[0]  # diffusers' way first
+    monkeypatch.chdir(ROOT)
+    for snippet in snippets:
+        scope = {}
+        exec(snippet, scope)
+        assert len(scope["out"].images) == 16
+    assert len(scope["out"].seeds) == 16 and scope["out"].seeds[0] == 42

@@ -509,14 +509,19 @@ def resume(accelerator, args, state: TrainState) -> None:
 
 # ----------------------------------------------------------------------------- logging, samples
 class MetricLog:
-    """Loss sums kept as tensors (no host sync per step), averaged across processes when logged."""
+    """Loss sums kept as tensors (no host sync per step), averaged across processes when logged; a tqdm bar on the
+    main process (steps, and at each flush images/s and the losses in its postfix), as diffusers' examples show."""
 
-    def __init__(self, accelerator, output_dir: str | Path):
+    def __init__(self, accelerator, output_dir: str | Path, total_steps: int | None = None, start_step: int = 0):
+        from tqdm.auto import tqdm
+
         self.accelerator = accelerator
         self.path = Path(output_dir) / "metrics.jsonl"
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}  # per key: a value may be missing at some steps (G frozen in a D warm-up)
         self.t0, self.images = time.perf_counter(), 0
+        self.bar = tqdm(total=total_steps, initial=start_step, desc="steps", dynamic_ncols=True,
+                        disable=not accelerator.is_local_main_process)
 
     def add(self, batch_size: int, **values: torch.Tensor) -> None:
         for k, v in values.items():
@@ -524,6 +529,7 @@ class MetricLog:
             self.sums[k] = self.sums[k] + v if k in self.sums else v
             self.counts[k] = self.counts.get(k, 0) + 1
         self.images += batch_size
+        self.bar.update(1)
 
     def flush(self, step: int, **extra) -> dict:
         if not self.counts:
@@ -539,9 +545,13 @@ class MetricLog:
         if self.accelerator.is_main_process:
             with self.path.open("a") as f:
                 f.write(json.dumps({"step": step, **row}) + "\n")
+            self.bar.set_postfix({k: v for k, v in row.items() if isinstance(v, (int, float))}, refresh=False)
             self.accelerator.print(f"step {step}: " + " ".join(f"{k}={v}" for k, v in row.items()))
         self.sums, self.counts, self.t0, self.images = {}, {}, time.perf_counter(), 0
         return row
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> Image.Image:

@@ -1,4 +1,4 @@
-"""Train the colour judge of the birds demo (gan_models/colour_classifier.py) and save it in the Hub format.
+"""Train the colour judge of the birds demo (gan_models/judges/colour_classifier.py) and save it in the Hub format.
 
     python training/train_bird_colour_classifier.py --dataset ../shared/data/cub-birds \\
         --output_dir runs/bird_colour_classifier --threads 1          # about 3 minutes on one CPU thread

@@ -6,7 +6,7 @@
     python training/train_cgan.py ... --resume_from_checkpoint latest      # carry on after a stop
 
 G gets the label as an embedding and through conditional BatchNorm; D through a projection
-(see gan_models/cgan.py). Loss: hinge by default, and three terms that trade label
+(see gan_models/digits/cgan.py). Loss: hinge by default, and three terms that trade label
 obedience against variety within a class (what we saw on MNIST, 1,000-6,000 steps):
 
 - ``--aux_weight``: a class loss on D's features, learned on the reals only: D's features
@@ -111,7 +111,7 @@ def main(args) -> Path:
     G, D, D_plain, opt_g, opt_d, ema, state = common.prepare_gan(accelerator, args, G, D, best)
 
     judge = Judge(args, images[held_idx], labels[held_idx], num_classes) if args.classifier and accelerator.is_main_process else None
-    log = common.MetricLog(accelerator, args.output_dir)
+    log = common.MetricLog(accelerator, args.output_dir, args.max_steps, state.step)
 
     deadline = common.Deadline(args.max_minutes, accelerator)
     G.train(); D.train()

@@ -78,7 +78,7 @@ def main(args) -> Path:
 
     augment = (lambda x: diff_augment(x, args.diffaugment)) if args.diffaugment else (lambda x: x)
     sample_noise = common.fixed_noise(64, args.latent_dim).to(device)
-    log = common.MetricLog(accelerator, args.output_dir)
+    log = common.MetricLog(accelerator, args.output_dir, args.max_steps, state.step)
 
     def real_batch(step):
         (real,) = data.batch(step)

@@ -131,7 +131,7 @@ def main(args) -> Path:
     D = PatchDiscriminator(6, args.d_channels, args.d_layers)
     G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G, D, D_plain, opt_g, opt_d, ema, state = common.prepare_gan(accelerator, args, G, D)
-    log = common.MetricLog(accelerator, args.output_dir)
+    log = common.MetricLog(accelerator, args.output_dir, args.max_steps, state.step)
     direction = args.direction
 
     def standing_stats():

@@ -1,4 +1,4 @@
-"""Train the text-to-image birds GAN (gan_models/birds.py) on a captioned dataset and save its EMA generator.
+"""Train the text-to-image birds GAN (gan_models/birds/text2img.py) on a captioned dataset and save its EMA generator.
 
     accelerate launch training/train_text2img.py --dataset ../shared/data/cub-birds --output_dir runs/birds
     python training/train_text2img.py --dataset ../shared/data/cub-birds --output_dir runs/birds \\
@@ -8,7 +8,7 @@
     python training/train_text2img.py ... --resume_from_checkpoint latest      # carry on after a stop
 
 The caption embeddings are computed before training, once per dataset (and cached; see
-gan_models/captions.py): a machine without the text encoder (a GPU box) trains from a cache
+gan_models/birds/captions.py): a machine without the text encoder (a GPU box) trains from a cache
 file made elsewhere with ``--embedding_cache``. ``--text_column``, ``--image_column`` and
 ``--label_column`` make other captioned datasets work (a label column is optional; it is
 used to hold out whole classes, ``--holdout_classes``, else ``--holdout`` rows at random).
@@ -20,7 +20,7 @@ real pairs; G gets the hinge generator loss plus the conditioning augmentation's
 Augmentation for a small dataset: random 64 crops of the 72 squares and flips of the reals,
 and DiffAugment (translation, cutout; never colour: the colours are what the text says) on
 everything D sees. Both networks read the sentence vectors centred and scaled on the training
-captions (TextNorm in gan_models/birds.py): raw, bird captions differ by ~0.03 per dimension.
+captions (TextNorm in gan_models/birds/text2img.py): raw, bird captions differ by ~0.03 per dimension.
 ``--eval_steps`` scores the EMA generator on the held-out species (FID/KID, colour follows the
 text) and keeps the best one, which is what is saved at the end.
 """
@@ -199,7 +199,7 @@ def main(args) -> Path | None:
     noise_dim = args.latent_dim + args.cond_dim
     sample = (common.fixed_noise(8, noise_dim).repeat(len(cache.prompts), 1).to(device),   # 8 birds per prompt
               cache.prompt_embeds.float().repeat_interleave(8, 0).to(device))
-    log = common.MetricLog(accelerator, args.output_dir)
+    log = common.MetricLog(accelerator, args.output_dir, args.max_steps, state.step)
     rows = torch.arange(args.batch_size, device=device)
 
     deadline = common.Deadline(args.max_minutes, accelerator)
@@ -281,7 +281,7 @@ def main(args) -> Path | None:
 
 
 class Judge:
-    """Scores the EMA generator on the held-out rows (gan_models/birds_eval.py); keeps the best in best_generator/.
+    """Scores the EMA generator on the held-out rows (gan_models/judges/birds_eval.py); keeps the best in best_generator/.
 
     Best: the lowest FID among the evaluations whose birds follow the colour words better than the
     same birds against shuffled words (the text is used); until one does, the lowest FID. The best

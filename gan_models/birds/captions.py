@@ -138,9 +138,11 @@ def cache_problem(meta: dict, encoder_name: str, k: int, fingerprint: str, num_r
 
 
 def _encode(encoder, texts: list[str], log, chunk: int = 8192) -> torch.Tensor:
+    from tqdm.auto import tqdm
+
     unique = list(dict.fromkeys(texts))
     out, t0 = [], time.perf_counter()
-    for start in range(0, len(unique), chunk):
+    for start in tqdm(range(0, len(unique), chunk), desc="caption embeddings", unit="chunk", leave=False):
         out.append(encoder.encode(unique[start:start + chunk]).embeds)
         log(f"encoded {min(len(unique), start + chunk)}/{len(unique)} distinct captions "
             f"({time.perf_counter() - t0:.0f} s)")

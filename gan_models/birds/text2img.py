@@ -1,6 +1,6 @@
 """Text-to-image birds at 64x64: a sentence in, birds that follow it out.
 
-The sentence is embedded by a frozen encoder (all-MiniLM-L6-v2, gan_models/text_encoder.py)
+The sentence is embedded by a frozen encoder (all-MiniLM-L6-v2, gan_models/birds/text_encoder.py)
 into a 384-d vector s. The generator reads s in two steps:
 
 - **Conditioning augmentation** (StackGAN, Zhang et al. 2017): s -> (mu, log sigma^2), and the

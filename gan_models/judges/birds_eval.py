@@ -12,7 +12,7 @@ The held-out species are those training held out (``--holdout_classes`` 20 of th
   centre 64: what training's random crops look like on average).
 - **Colour follows the text**: for each held-out image whose captions agree on a main body
   colour, one bird is drawn from a caption that says that colour; the colour judge
-  (gan_models/colour_classifier.py) names its colour. Compared with the judge's accuracy on
+  (gan_models/judges/colour_classifier.py) names its colour. Compared with the judge's accuracy on
   the *real* photos of the same rows (the ceiling: the labels are noisy), with the same
   generated birds against shuffled labels (the floor: what ignoring the text scores), and
   with the colour words swapped ("a *blue* bird with *blue* wings" for a caption that said

@@ -18,12 +18,12 @@ are (mean pairwise feature distance, generated / real: about 1 = as varied as re
 
 Maps: each direction on the 100 pairs held out (seed 0, as train_pix2pix.py --holdout 100):
 aerial -> map by the map palette (per-class IoU, mIoU, pixel accuracy) and L1; map -> aerial
-by L1 and FID/KID against the held-out photos (see gan_models/maps.py).
+by L1 and FID/KID against the held-out photos (see gan_models/maps/palette.py).
 
     python -m gan_models.evaluate birds --weights runs/birds/generator --out results/birds   # --no_fid: colour only
 
 Birds: on the 20 species training held out, FID/KID against their real crops, and whether the
-birds' colours follow the captions, judged by the colour classifier (see gan_models/birds_eval.py).
+birds' colours follow the captions, judged by the colour classifier (see gan_models/judges/birds_eval.py).
 """
 
 from __future__ import annotations

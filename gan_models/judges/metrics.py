@@ -51,11 +51,13 @@ class InceptionFeatures:
         self._net = torch.jit.load(str(path), map_location=self.device).eval()
 
     @torch.inference_mode()
-    def __call__(self, images: torch.Tensor) -> np.ndarray:
+    def __call__(self, images: torch.Tensor, progress: bool = True) -> np.ndarray:
+        from tqdm.auto import tqdm
+
         if self._net is None:
             self._load()
         out = []
-        for batch in images.split(self.batch_size):
+        for batch in tqdm(images.split(self.batch_size), desc="Inception features", leave=False, disable=not progress):
             if batch.shape[1] == 1:
                 batch = batch.expand(-1, 3, -1, -1)
             x = batch.to(self.device).float().div(127.5).sub(1.0)                      # [-1, 1]

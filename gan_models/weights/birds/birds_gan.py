@@ -845,7 +845,7 @@ def encoder_fingerprint_here(name: str) -> str | None:
 # ------------------------------------------------------------ from gan_models.birds.text2img
 """Text-to-image birds at 64x64: a sentence in, birds that follow it out.
 
-The sentence is embedded by a frozen encoder (all-MiniLM-L6-v2, gan_models/text_encoder.py)
+The sentence is embedded by a frozen encoder (all-MiniLM-L6-v2, gan_models/birds/text_encoder.py)
 into a 384-d vector s. The generator reads s in two steps:
 
 - **Conditioning augmentation** (StackGAN, Zhang et al. 2017): s -> (mu, log sigma^2), and the

@@ -625,7 +625,7 @@ class of its nearest palette colour, so a generated map can be scored against th
 one like a segmentation: per-class IoU, their mean (mIoU), and pixel accuracy.
 
     python -m gan_models.judges.evaluate maps               # both directions (gan_models/judges/maps_eval.py)
-    python -m gan_models.maps draw --seed 3 --out map.png   # a map drawn by code, no data involved
+    python -m gan_models.maps.palette draw --seed 3 --out map.png   # a map drawn by code, no data involved
 """
 
 
