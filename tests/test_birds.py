@@ -708,3 +708,24 @@ def test_embedded_weights_draw_birds_with_the_real_encoder(minilm):
     out = pipe("a small yellow bird with black wings and a short pointed beak", 2, seed=0)
     assert [im.size for im in out.images] == [(64, 64)] * 2
     assert pipe.generator.text_encoder == text_encoder.MINILM
+
+
+def test_species_judge_trains_and_its_distance_has_a_real_vs_real_floor(tmp_path):
+    import train_bird_species_classifier as tsc
+    from gan_models.judges.species_classifier import SpeciesClassifier, species_fd
+
+    dataset = make_captioned_dataset(tmp_path / "four", {**{n: (n, rgb) for n, rgb in COLOURS.items()},
+                                                         "bluebird": ("blue", (60, 90, 230))})
+    folder = tsc.main(tsc.parse_args(["--dataset", str(dataset), "--output_dir", str(tmp_path / "s"),
+                                      "--holdout_classes", "1", "--epochs", "3", "--batch_size", "8",
+                                      "--channels", "4", "--threads", "1"]))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["species"] == 3 and metrics["train_crops"] + metrics["val_crops"] == 24
+    clf = SpeciesClassifier.load_strict(folder)
+    assert clf.head.out_features == 3 and "library_name: diffusers" in (folder / "README.md").read_text()
+    real = torch.randint(0, 256, (20, 3, 64, 64), dtype=torch.uint8)
+    same = species_fd(clf, real, real.flip(0), seed=0)  # "generated" birds drawn like the real ones
+    assert same["species_fd_count"] == 10 and same["species_fd_real_vs_real"] > 0
+    shifted = species_fd(clf, real, (real.float() * 0.2).to(torch.uint8), seed=0)
+    assert shifted["species_fd_real_vs_real"] == same["species_fd_real_vs_real"]  # the floor: real halves only
+    assert shifted["species_fd"] > 2 * max(same["species_fd"], same["species_fd_real_vs_real"])  # dark birds: far

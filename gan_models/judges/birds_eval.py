@@ -53,7 +53,7 @@ def centre(images: torch.Tensor, size: int = 64) -> torch.Tensor:
 
 def evaluate_birds(pipe, classifier, dataset: str, num_samples: int = 1000, num_holdout_classes: int = 20,
                    holdout_seed: int = 0, truncation: float = 1.0, fid: bool = True, features=None,
-                   pad: str = "pad-blur") -> dict:
+                   pad: str = "pad-blur", species=None) -> dict:
     from pathlib import Path
 
     size = pipe.generator.image_size
@@ -65,16 +65,18 @@ def evaluate_birds(pipe, classifier, dataset: str, num_samples: int = 1000, num_
            f"-centre{size}")
     return {**result, **score_birds(pipe, classifier, data.images[held_idx], [data.captions[r] for r in held_idx],
                                     num_samples, seed=holdout_seed, truncation=truncation, fid=fid, features=features,
-                                    real_key=key)}
+                                    real_key=key, species=species)}
 
 
 def score_birds(pipe, classifier, real: torch.Tensor, captions: list[list[str]], num_samples: int, *, seed: int = 0,
                 truncation: float = 1.0, fid: bool = True, features=None, real_key: str | None = None,
-                real_features=None, colour_rows: int | None = None) -> dict:
+                real_features=None, colour_rows: int | None = None, species=None) -> dict:
     """Colour-follows-text and FID/KID scores of ``pipe`` on held-out rows (uint8 crops N x 3 x L x L, captions).
 
     ``colour_rows`` caps the rows of the colour test (default all); ``real_key`` names the real
-    features' disk cache, or ``real_features`` gives them (default: computed). training/train_text2img.py calls this every --eval_steps.
+    features' disk cache, or ``real_features`` gives them (default: computed); ``species`` (a
+    SpeciesClassifier) adds ``species_fd`` and its real-vs-real floor. training/train_text2img.py calls
+    this every --eval_steps.
     """
     size = pipe.generator.image_size
     real = centre(real, size)
@@ -112,15 +114,22 @@ def score_birds(pipe, classifier, real: torch.Tensor, captions: list[list[str]],
         "colour_per_class_real": {COLOURS[c]: v for c, v in real_acc["per_class"].items()},
         "example_swap": f"{texts[0]!r} -> {swapped[0]!r}" if texts else None})
 
-    # ---- FID / KID: one caption of a held-out image per sample, against the held-out species' real crops
-    if fid:
-        from .metrics import InceptionFeatures, cached_features, fid_kid
-
-        features = features or InceptionFeatures()
+    # ---- FID / KID: one caption of a held-out image per sample, against the held-out species' real crops;
+    # and the same birds in a feature space that never saw ImageNet (the species judge), beside its real-vs-real floor
+    if fid or species is not None:
         picks = [i % len(captions) for i in range(num_samples)]
         chosen = [captions[i][rng.integers(len(captions[i]))] for i in picks]
-        if real_features is None:
-            real_features = (cached_features(f"{real_key}-{features.name}", lambda: features(real)) if real_key
-                             else features(real))
-        result.update(fid_kid(real_features, features(draw(pipe, chosen, 10_000_000, truncation))))
+        fake = draw(pipe, chosen, 10_000_000, truncation)
+        if fid:
+            from .metrics import InceptionFeatures, cached_features, fid_kid
+
+            features = features or InceptionFeatures()
+            if real_features is None:
+                real_features = (cached_features(f"{real_key}-{features.name}", lambda: features(real)) if real_key
+                                 else features(real))
+            result.update(fid_kid(real_features, features(fake)))
+        if species is not None:
+            from .species_classifier import species_fd
+
+            result.update(species_fd(species, real, fake, seed=seed))
     return result

@@ -139,6 +139,9 @@ def main(argv=None):
                                                            / "bird_colour_classifier"),
                         help="birds: the colour judge's folder (training/train_bird_colour_classifier.py)")
     parser.add_argument("--no_fid", action="store_true", help="maps, birds: skip FID/KID (no Inception weights needed)")
+    parser.add_argument("--species_classifier", default=str(WEIGHTS_DIR / "bird_species_classifier"),
+                        help="birds: the species judge's folder, for species_fd, a Fréchet distance in a feature "
+                             "space not trained on ImageNet ('none': skip)")
     parser.add_argument("--pad", default="pad-blur", choices=["pad-blur", "pad"],
                         help="birds: how the real crops are made square (pad-blur: as training does since "
                              "2026-12; pad: plain edge padding, the earlier reference)")
@@ -160,8 +163,13 @@ def main(argv=None):
         from .colour_classifier import ColourClassifier
 
         classifier = ColourClassifier.load_strict(args.colour_classifier)
+        species = None
+        if args.species_classifier != "none":
+            from .species_classifier import SpeciesClassifier
+
+            species = SpeciesClassifier.load_strict(args.species_classifier)
         result = evaluate_birds(pipe, classifier, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
-                                args.truncation, fid=not args.no_fid, pad=args.pad)
+                                args.truncation, fid=not args.no_fid, pad=args.pad, species=species)
     elif args.demo == "maps":
         from .maps_eval import evaluate_maps
 
