@@ -40,6 +40,9 @@ def test_upload_holds_the_app_and_nothing_else():
     files = space.space_files(space.load_manifest())
     assert "app.py" in files and "requirements.txt" in files and "spaces.yml" in files
     assert "gan_models/registry.py" in files and "tabs/faces.py" in files
+    package = {p.relative_to(ROOT).as_posix() for p in (ROOT / "gan_models").rglob("*.py")
+               if "/weights/" not in p.as_posix() and "__pycache__" not in p.as_posix()}
+    assert package <= set(files) and "gan_models/faces/pipeline.py" in files  # every module the app may import
     assert not any(f.startswith(("tests/", "training/", "benchmarks/", ".ci")) for f in files)
     assert not any(f.endswith((".parquet", ".png", ".pkl", ".bin")) for f in files)
     assert not any("/weights/" in f for f in files)  # every tab reads the Hub: no embedded weights

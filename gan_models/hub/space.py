@@ -36,7 +36,7 @@ HARDWARE = {"cpu-basic", "cpu-upgrade", "t4-small", "t4-medium", "l4x1", "l4x4",
             "a10g-largex2", "a10g-largex4", "a100-large"}
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 REVISION = re.compile(r"^(?![./-])(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$")
-CODE = ["app.py", "tabs/*.py", "gan_models/*.py", "spaces.yml"]
+CODE = ["app.py", "tabs/*.py", "gan_models/**/*.py", "spaces.yml"]  # (not the weights folders' module files)
 
 
 class ManifestError(ValueError):
@@ -168,7 +168,8 @@ def render_readme(manifest: Manifest) -> str:
 
 def space_files(manifest: Manifest, root: Path = ROOT) -> list[str]:
     """Paths (relative to the repo) the Space needs, and nothing else."""
-    files = sorted({str(p.relative_to(root)) for pattern in CODE for p in root.glob(pattern)})
+    files = sorted({str(p.relative_to(root)) for pattern in CODE for p in root.glob(pattern)
+                    if not p.relative_to(root).as_posix().startswith("gan_models/weights/")})
     files.append("requirements.txt")
     missing = [name for name in DEMOS if name not in manifest.tabs]
     for name in missing:  # a tab without a Hub repo needs its embedded weights
