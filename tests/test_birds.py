@@ -14,6 +14,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
@@ -440,8 +441,6 @@ def test_resumed_run_ends_where_an_uninterrupted_run_ends(hash_encoder, tiny_cap
         tiny_captioned_dataset, tmp_path / "b", "--max_steps", "2", *cache)))
     resumed = train_text2img.main(train_text2img.parse_args(tiny_args(
         tiny_captioned_dataset, tmp_path / "b", "--max_steps", "4", "--resume_from_checkpoint", "latest", *cache)))
-    from safetensors.torch import load_file
-
     a, b = generator_weights(straight), generator_weights(resumed)
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
@@ -451,8 +450,6 @@ def test_init_generator_fine_tunes_from_saved_weights(hash_encoder, tiny_caption
     cache = ["--embedding_cache", str(tmp_path / "cache.safetensors")]
     first = train_text2img.main(train_text2img.parse_args(tiny_args(
         tiny_captioned_dataset, tmp_path / "a", "--max_steps", "2", *cache)))
-    from safetensors.torch import load_file
-
     start = train_text2img.main(train_text2img.parse_args(tiny_args(  # zero steps: the saved EMA is the init
         tiny_captioned_dataset, tmp_path / "b", "--max_steps", "0", "--init_generator", str(first), *cache)))
     a, b = generator_weights(first), generator_weights(start)
@@ -472,8 +469,6 @@ def test_init_generator_fine_tunes_from_saved_weights(hash_encoder, tiny_caption
 
 
 def test_weights_folder_carries_d_and_training_goes_on_from_it(hash_encoder, tiny_captioned_dataset, tmp_path):
-    from safetensors.torch import load_file
-
     cache = ["--embedding_cache", str(tmp_path / "cache.safetensors")]
     first = train_text2img.main(train_text2img.parse_args(tiny_args(
         tiny_captioned_dataset, tmp_path / "a", "--max_steps", "3", *cache)))
@@ -611,8 +606,6 @@ def test_eval_steps_keep_the_best_birds_and_put_the_figures_in_the_card(hash_enc
     it, with the lower FID at 4. The best is step 4 (neither the first, the last, nor the lowest FID): its
     generator, recorded as it was judged, must be the one kept and saved."""
     from huggingface_hub import ModelCard
-    from safetensors.torch import load_file
-
     import gan_models.judges.birds_eval
 
     real_score, judged = gan_models.judges.birds_eval.score_birds, []

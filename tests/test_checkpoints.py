@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
 import common
 import train_dcgan

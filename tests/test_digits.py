@@ -272,8 +272,6 @@ def test_eval_steps_keep_the_best_digits(tiny_labelled_dataset, tmp_path, monkey
     """The scores are fixed by the test: label accuracy first, then the lower classifier-FID. Step 4 ties step 6 on
     accuracy with the lower FID, and beats step 2: its generator (recorded as it was judged) is the one kept, saved
     and measured at the end."""
-    from safetensors.torch import load_file
-
     clf_folder = tmp_path / "clf"
     MNISTClassifier(num_classes=3, channels=4, feature_dim=8).save_pretrained(clf_folder)
     real_judge, judged = train_cgan.Judge.__call__, []

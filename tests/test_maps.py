@@ -10,6 +10,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from PIL import Image
 
 import common
@@ -108,8 +109,6 @@ def test_safetensors_round_trip_fp32_and_fp16(tiny_maps_folder, tmp_path):
         for d in ("a2b", "b2a"):
             assert torch.equal(a(x, d), b(x, d))
     common.save_model(a, tmp_path / "half", fp16=True)
-    from safetensors.torch import load_file
-
     assert all(t.dtype == torch.float16 for t in load_file(str(tmp_path / "half" / "diffusion_pytorch_model.safetensors")).values()
                if t.is_floating_point())
     c = Pix2PixGenerator.load_strict(tmp_path / "half")
@@ -405,8 +404,6 @@ def test_train_resume_merge_and_evaluate(paired_dataset, tmp_path):
 
 
 def test_resumed_run_ends_where_an_uninterrupted_run_ends(paired_dataset, tmp_path):
-    from safetensors.torch import load_file
-
     straight = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "a", "b2a",
                                                                      "--max_steps", "4")))
     train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "b", "b2a", "--max_steps", "2")))
@@ -508,8 +505,6 @@ def test_maps_endpoint_through_gradio_client(maps_models, tmp_path):
 def test_eval_steps_keep_the_best_generator(paired_dataset, tmp_path, monkeypatch):
     """The held-out mIoUs are fixed by the test (the best at step 2 of 4: neither the first nor the last), so which
     generator is kept is known: the one judged at step 2, recorded as it was judged."""
-    from safetensors.torch import load_file
-
     real_judge, judged = train_pix2pix.Judge.__call__, []
     mious = [0.2, 0.6, 0.4, 0.3]  # steps 1, 2, 3, 4
 

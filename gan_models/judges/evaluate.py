@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from ..data import holdout_split, load_image_tensor, to_uint8
+from ..data import holdout_split, load_image_tensor
 from ..hub.weights_source import load_demo
 from ..registry import DEMOS, WEIGHTS_DIR
 from .metrics import InceptionFeatures, cached_features, fid_kid
