@@ -722,3 +722,16 @@ def test_species_judge_trains_and_its_distance_has_a_real_vs_real_floor(tmp_path
     shifted = species_fd(clf, real, (real.float() * 0.2).to(torch.uint8), seed=0)
     assert shifted["species_fd_real_vs_real"] == same["species_fd_real_vs_real"]  # the floor: real halves only
     assert shifted["species_fd"] > 2 * max(same["species_fd"], same["species_fd_real_vs_real"])  # dark birds: far
+
+
+def test_the_heldout_grid_draws_from_captions_of_unseen_species(hash_encoder, tmp_path):
+    from gan_models.judges.birds_eval import heldout_grid
+
+    dataset = make_captioned_dataset(tmp_path / "d", {n: (n, rgb) for n, rgb in COLOURS.items()})
+    pipe = BirdsPipeline(tiny_generator(), tokenizer=hash_encoder.tokenizer, text_encoder=hash_encoder.model)
+    grid = heldout_grid(pipe, str(dataset), num=8, num_holdout_classes=1)
+    assert grid.size == (8 * 34 + 2, 34 + 2)  # one row of eight 32x32 birds, 2 px apart
+    _, held_idx, _ = holdout_classes(np.repeat(np.arange(3), 8), 1, 0)
+    picked = np.random.default_rng(0).choice(held_idx, 8, replace=False)
+    want = pipe(row_captions(list(COLOURS)[picked[0] // 8], picked[0] % 8)[0], seeds=[30_000_000]).images[0]
+    assert np.array_equal(np.asarray(grid.crop((2, 2, 34, 34))), np.asarray(want))  # bird 0: row picked[0]'s caption

@@ -39,6 +39,23 @@ def draw(pipe, texts: list[str], seed_offset: int, truncation: float = 1.0, batc
     return torch.cat([to_uint8(pipe.generate(z, t)) for z, t in zip(noise.split(batch), embeds.split(batch))])
 
 
+def heldout_grid(pipe, dataset: str, num: int = 64, num_holdout_classes: int = 20, holdout_seed: int = 0,
+                 seed: int = 30_000_000, pad: int = 2):
+    """``num`` birds, bird i from the first caption of the i-th of ``num`` held-out crops picked at random (species
+    the model never saw), seed ``seed + i``: one PIL grid, 8 a row (the captions are the data's: not shown)."""
+    from PIL import Image
+
+    data = load_captioned(dataset, size=pipe.generator.image_size * 9 // 8, images=False)
+    _, held_idx, _ = holdout_classes(data.labels, num_holdout_classes, holdout_seed)
+    rows = np.random.default_rng(holdout_seed).choice(held_idx, num, replace=False)
+    birds = draw(pipe, [data.captions[r][0] for r in rows], seed)
+    n, _, h, w = birds.shape
+    grid = Image.new("RGB", (8 * (w + pad) + pad, -(-n // 8) * (h + pad) + pad), "white")
+    for i, bird in enumerate(birds):
+        grid.paste(Image.fromarray(bird.permute(1, 2, 0).numpy()), (pad + (i % 8) * (w + pad), pad + (i // 8) * (h + pad)))
+    return grid
+
+
 def swap_colours(text: str, colour: str) -> str:
     """Every colour word said of the body replaced by ``colour``."""
     for start, end, _ in reversed(body_colour_spans(text)):

@@ -142,6 +142,8 @@ def main(argv=None):
     parser.add_argument("--species_classifier", default=str(WEIGHTS_DIR / "bird_species_classifier"),
                         help="birds: the species judge's folder, for species_fd, a Fréchet distance in a feature "
                              "space not trained on ImageNet ('none': skip)")
+    parser.add_argument("--grid", default=None, help="birds: also write a grid of 64 birds drawn from captions of "
+                                                     "held-out species (PNG path)")
     parser.add_argument("--pad", default="pad-blur", choices=["pad-blur", "pad"],
                         help="birds: how the real crops are made square (pad-blur: as training does since "
                              "2026-12; pad: plain edge padding, the earlier reference)")
@@ -170,6 +172,10 @@ def main(argv=None):
             species = SpeciesClassifier.load_strict(args.species_classifier)
         result = evaluate_birds(pipe, classifier, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
                                 args.truncation, fid=not args.no_fid, pad=args.pad, species=species)
+        if args.grid:
+            from .birds_eval import heldout_grid
+
+            heldout_grid(pipe, args.dataset, 64, args.holdout, args.holdout_seed).save(args.grid)
     elif args.demo == "maps":
         from .maps_eval import evaluate_maps
 
