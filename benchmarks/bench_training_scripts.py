@@ -89,19 +89,21 @@ def run_once(script: str, data: Path, out: Path, args, precision: str, batch: in
         cmd += ["--embedding_cache", str(data / "embeddings.safetensors")]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    cmd += args.extra.split()
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode:
         raise SystemExit(f"{file} failed:\n{result.stderr[-3000:]}")
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "images_per_s" in line]
     return {"script": file, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
             "precision": precision, "batch": batch, "steps": args.steps, "images/s": logged[-1]["images_per_s"],
-            "steps/s": round(logged[-1]["images_per_s"] / batch, 2)}
+            "steps/s": round(logged[-1]["images_per_s"] / batch, 2), "extra": args.extra}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scripts", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS))
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--extra", default="", help="more arguments for the script, e.g. '--discriminator dfgan'")
     parser.add_argument("--rows", type=int, default=256)
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=None, help="default: each script's recipe")
     parser.add_argument("--precisions", nargs="+", default=["no", "bf16"], choices=["no", "fp16", "bf16"])
