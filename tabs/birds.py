@@ -71,7 +71,7 @@ def word_grid(images: list[Image.Image], words: list[str], scale: int = 2, pad: 
 
 
 def notes_markdown(messages: list[str]) -> str:
-    return "\n".join(f"⚠️ {m}" for m in messages)
+    return "\n".join(f"Note: {m}" for m in messages)
 
 
 def make_birds_fns(models: Models):
@@ -124,7 +124,7 @@ def birds_tab(models: Models):
             count = gr.Slider(1, MAX_BIRDS, value=8, step=1, label="Number of birds")
             seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
                              info="bird i uses seed + i")
-            randomize = gr.Button("🎲 Randomize seed", size="sm")
+            randomize = gr.Button("Random seed", size="sm")
             truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ",
                                    info="1 = full variety; lower = more typical birds")
             run = gr.Button("Generate", variant="primary")

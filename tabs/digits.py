@@ -93,7 +93,7 @@ def digits_tab(models: Models):
             count = gr.Slider(1, MAX_PER_DIGIT, value=8, step=1, label="Images per digit")
             seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
                              info="image i of each digit uses seed + i")
-            randomize = gr.Button("🎲 Randomize seed", size="sm")
+            randomize = gr.Button("Random seed", size="sm")
             truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ",
                                    info="1 = full variety; lower = tidier, more typical digits")
             run = gr.Button("Generate", variant="primary")

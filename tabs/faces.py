@@ -70,7 +70,7 @@ def faces_tab(models: Models) -> None:
         with gr.Column(scale=1, min_width=260):
             seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
                              info="the first face's seed; face i uses seed + i")
-            randomize = gr.Button("🎲 Randomize seed", size="sm")
+            randomize = gr.Button("Random seed", size="sm")
             count = gr.Slider(1, MAX_FACES, value=16, step=1, label="Number of faces")
             truncation = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="Truncation ψ",
                                    info="1 = full variety; lower = more typical faces")

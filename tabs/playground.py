@@ -321,8 +321,8 @@ def playground_tab(models: Models):
             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
         with gr.Column(scale=2):
             with gr.Row():
-                train_btn = gr.Button("▶ Train", variant="primary")
-                stop_btn = gr.Button("■ Stop")
+                train_btn = gr.Button("Train", variant="primary")
+                stop_btn = gr.Button("Stop")
                 step_btn = gr.Button("Step once")
                 reset_btn = gr.Button("Reset")
             status = gr.Markdown("Press Train (at most 60 s and 20,000 steps a press).")

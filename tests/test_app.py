@@ -140,3 +140,33 @@ def test_command_line_options(monkeypatch):
     app.main(["--host", "0.0.0.0", "--port", "8123"])
     assert captured["launch"]["server_name"] == "0.0.0.0" and captured["launch"]["server_port"] == 8123
     assert captured["queue"]["max_size"] == app.QUEUE_SIZE
+
+
+
+def emoji_in(text: str) -> list[str]:
+    """Characters that need an emoji font (or show as a box without one): pictographs, dingbats, symbols
+    that phones draw as emoji (the play triangle), the emoji variation selector and joiner."""
+    def needs_emoji_font(c: str) -> bool:
+        o = ord(c)
+        return (o >= 0x1F000 or 0x2600 <= o <= 0x27BF or 0x2B00 <= o <= 0x2BFF or 0x23E9 <= o <= 0x23FA
+                or o in (0x25B6, 0x25C0, 0xFE0F, 0x200D, 0x20E3))
+    return [c for c in text if needs_emoji_font(c)]
+
+
+def test_no_control_depends_on_an_emoji_font(tiny_models):
+    """Labels, button texts, choices, infos, placeholders and tab names of every tab (the explanatory
+    Markdown may use anything)."""
+    demo = app.build_demo(tiny_models)
+    found = []
+    for component in demo.config["components"]:
+        props = component.get("props", {})
+        texts = [props.get(k) for k in ("label", "info", "placeholder")]
+        if component.get("type") == "button":
+            texts.append(props.get("value"))
+        texts += [str(choice[0]) for choice in props.get("choices") or []]
+        for text in filter(None, texts):
+            if isinstance(text, str) and emoji_in(text):
+                found.append((component.get("type"), text))
+    assert not found, found
+    assert emoji_in("🎲 Randomize seed") and emoji_in("▶ Train") and emoji_in("⚠️ note")  # the check can fail
+    assert not emoji_in("Map ↔ aerial photo → map, truncation ψ")                           # arrows, Greek: text fonts
