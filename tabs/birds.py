@@ -90,16 +90,21 @@ def make_birds_fns(models: Models):
         gallery = [(path, f"seed {s}") for path, s in zip(as_files(out.images), out.seeds)]
         return gallery, out.seeds[0], notes_markdown(out.messages)
 
-    def vary_word(prompt, seed, num_rows, truncation):
-        """One grid image: rows = seeds (seed, seed+1, ...), columns = the colour word swapped; and notes."""
+    def vary_word(prompt, seed, num_rows, truncation, progress=gr.Progress()):
+        """One grid image: rows = seeds (seed, seed+1, ...), columns = the colour word swapped; and notes.
+
+        ``progress`` is Gradio's (not an API parameter): the two stages, drawing and laying out.
+        """
         pipe = models.get(demo).pipeline
         try:
             num_rows = check_int(num_rows, "number of rows", 1, MAX_ROWS)
+            progress(0, desc=f"Drawing {num_rows} x {len(SWAP_WORDS)} birds")
             out = pipe.vary_word(prompt, SWAP_WORDS, num_seeds=num_rows, seed=seed, truncation=truncation)
         except InputError as err:
             raise user_error(err) from err
         except WeightsError as err:
             raise gr.Error(f"The birds model's text encoder cannot be loaded: {err}") from err
+        progress(0.9, desc="Laying out the grid")
         grid = word_grid(out.images, list(SWAP_WORDS))
         notes = [f"Columns: *{out.labels[0]}*, then the same sentence with "
                  + ", ".join(f"**{w}**" for w in SWAP_WORDS[1:]) + ". Each row keeps one seed."]

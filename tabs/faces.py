@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import gradio as gr
+from PIL import Image
 
 from gan_models.core.checks import MAX_SEED
 from gan_models.core.checks import InputError, check_int
@@ -48,15 +49,23 @@ def make_faces_fns(models: Models):
             raise user_error(err) from err
         return [(path, f"seed {s}") for path, s in zip(as_files(out.images), out.seeds)], out.seeds[0]
 
-    def interpolate(seed_a, seed_b, num_frames, truncation):
-        """A GIF walking from seed_a's face to seed_b's and back; returns (animation, file)."""
+    def interpolate(seed_a, seed_b, num_frames, truncation, progress=gr.Progress(track_tqdm=True)):
+        """A GIF walking from seed_a's face to seed_b's and back; returns (animation, file).
+
+        ``progress`` is Gradio's (not an API parameter): the pipeline's own progress bar over the frames'
+        batches (tqdm, tracked), then one step per GIF frame (its palette, most of the time taken).
+        """
         pipe = models.get(demo).pipeline
         try:
+            progress(0, desc="Drawing the frames")
             out = pipe.interpolate(seed_a, seed_b, num_frames, truncation=truncation)
         except InputError as err:
             raise user_error(err) from err
         frames = [im.resize((128, 128)) for im in out.images]
         frames = frames + frames[-2:0:-1]  # there and back, so the loop is seamless
+        # what GIF saving does to each RGB frame, done here one frame at a time so the bar can follow it
+        frames = [im.convert("P", palette=Image.Palette.ADAPTIVE)
+                  for im in progress.tqdm(frames, desc="Encoding the GIF", unit="frames")]
         path = output_path(".gif")
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
         return str(path), str(path)

@@ -54,11 +54,13 @@ def make_maps_fns(models: Models):
     def pipeline():
         return models.get(demo).pipeline
 
-    def translate(image, direction, mode):
+    def translate(image, direction, mode, progress=gr.Progress(track_tqdm=True)):
         """Translate ``image`` (aerial photo or map) in ``direction`` ("a2b": aerial -> map, "b2a": map -> aerial).
 
         ``mode``: "tiles" (keep the scale, large pictures in tiles) or "fit" (centre square, one tile).
-        Returns (output image file, the same file to download, a note on what was done).
+        Returns (output image file, the same file to download, a note on what was done). ``progress`` is
+        Gradio's (not an API parameter): a big picture's batches of tiles follow the pipeline's tqdm bar;
+        callers outside an event pass None.
         """
         if image is None:
             raise gr.Error("Upload or paste a picture first (or make an example with the buttons).",
@@ -67,6 +69,8 @@ def make_maps_fns(models: Models):
             image = open_upload(image)
         pipe = pipeline()
         try:
+            if progress is not None:
+                progress(0, desc="Translating")
             t0 = time.perf_counter()
             out = pipe(image, direction, mode=mode)
             ms = (time.perf_counter() - t0) * 1000
@@ -89,7 +93,7 @@ def make_maps_fns(models: Models):
         if composite.mode in ("RGBA", "LA", "P"):  # unpainted (transparent) canvas is map background
             ground = Image.new("RGBA", composite.size, BRUSHES["background"])
             composite = Image.alpha_composite(ground, composite.convert("RGBA")).convert("RGB")
-        path, _, note = translate(composite, "b2a", "tiles")
+        path, _, note = translate(composite, "b2a", "tiles", progress=None)
         return path, note
 
     def example(kind, seed):

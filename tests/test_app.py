@@ -142,6 +142,32 @@ def test_command_line_options(monkeypatch):
     assert captured["queue"]["max_size"] == app.QUEUE_SIZE
 
 
+# The endpoints and their parameters as before the progress bars and the first-visit defaults: a ``progress``
+# argument is Gradio's, never an API parameter, and page-load events are not endpoints.
+API = {
+    "/faces": [("seed", "Number"), ("num_images", "Slider"), ("truncation", "Slider")],
+    "/faces_interpolate": [("seed_a", "Number"), ("seed_b", "Number"), ("num_frames", "Slider"),
+                           ("truncation", "Slider")],
+    "/digits": [("digit", "Dropdown"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
+    "/digits_same_style": [("seed", "Number"), ("num_styles", "Slider"), ("truncation", "Slider")],
+    "/birds": [("prompt", "Textbox"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
+    "/birds_vary_word": [("prompt", "Textbox"), ("seed", "Number"), ("num_rows", "Slider"), ("truncation", "Slider")],
+    "/maps": [("image", "Image"), ("direction", "Radio"), ("mode", "Radio")],
+    "/maps_sketch": [("editor", "Imageeditor")],
+    "/playground": [("target", "Dropdown"), ("loss", "Dropdown"), ("lr_g", "Number"), ("lr_d", "Number"),
+                    ("d_steps", "Slider"), ("width", "Slider"), ("seed", "Number")],
+}
+
+
+def test_the_api_keeps_its_endpoints_and_parameters(server):
+    api = server.view_api(print_info=False, return_format="dict")
+    named = api["named_endpoints"]
+    # "/lambda" is the Faces gallery's page-load value (a callable value's event is named after its function)
+    assert set(named) - {"/lambda"} == set(API)
+    for name, parameters in API.items():
+        assert [(p["parameter_name"], p["component"]) for p in named[name]["parameters"]] == parameters, name
+    assert not api["unnamed_endpoints"]
+
 
 def emoji_in(text: str) -> list[str]:
     """Characters that need an emoji font (or show as a box without one): pictographs, dingbats, symbols
