@@ -14,7 +14,7 @@ from gan_models.core.checks import WeightsError
 from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 
-from .common import Models, as_files, user_error
+from .common import Models, as_files, on_first_visit, user_error
 
 MAX_BIRDS = 32
 MAX_ROWS = 6
@@ -150,6 +150,7 @@ def birds_tab(models: Models):
     weights_note = gr.Markdown()
 
     run.click(birds, [prompt, seed, count, truncation], [gallery, used, notes], api_name="birds")
+    on_first_visit(birds, [prompt, seed, count, truncation], [gallery, used, notes])  # the example prompt's birds
     prompt.submit(birds, [prompt, seed, count, truncation], [gallery, used, notes], api_name=False)
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
         birds, [prompt, seed, count, truncation], [gallery, used, notes], api_name=False)

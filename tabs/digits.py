@@ -11,7 +11,7 @@ from gan_models.core.checks import MAX_SEED
 from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 
-from .common import Models, as_files, user_error
+from .common import Models, as_files, on_first_visit, user_error
 
 MAX_PER_DIGIT = 32
 MAX_STYLES = 16
@@ -112,6 +112,7 @@ def digits_tab(models: Models):
     weights_note = gr.Markdown()
 
     run.click(digits, [digit, seed, count, truncation], [gallery, used], api_name="digits")
+    on_first_visit(digits, [digit, seed, count, truncation], [gallery, used])  # the defaults' gallery, unasked
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
         digits, [digit, seed, count, truncation], [gallery, used], api_name=False)
     show.click(same_style, [seed, styles, truncation], style_grid, api_name="digits_same_style")

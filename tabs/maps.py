@@ -13,7 +13,7 @@ from gan_models.maps.palette import BRUSHES, MAX_INPUT_PIXELS, blank_canvas, dra
 from gan_models.core.checks import InputError, check_seed
 from gan_models.registry import DEMOS
 
-from .common import Models, guard_upload, open_upload, output_path, user_error
+from .common import Models, as_files, guard_upload, on_first_visit, open_upload, output_path, user_error
 
 MAX_UPLOAD_PIXELS = MAX_INPUT_PIXELS  # refused from the header, before anything is decoded
 MAX_CANVAS_PIXELS = 4096 * 4096                       # the painting canvas is 256x256; an API client may send more
@@ -114,6 +114,14 @@ def make_maps_fns(models: Models):
 
 def maps_tab(models: Models):
     translate, sketch, example = make_maps_fns(models)
+
+    def first_visit(seed):
+        """What the tab shows before any click: the example map of ``seed`` as the input, the direction
+        that fits it, and its translation: (input file, direction, output file, download, note)."""
+        drawn, direction = example("map", seed)
+        source = as_files([drawn])[0]
+        return (source, direction, *translate(source, direction, "tiles", progress=None))
+
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             direction = gr.Radio(DIRECTIONS, value="a2b", label="Direction")
@@ -157,6 +165,7 @@ def maps_tab(models: Models):
     weights_note = gr.Markdown()
 
     run.click(translate, [source, direction, mode], [result, download, note], api_name="maps")
+    on_first_visit(first_visit, seed, [source, direction, result, download, note])
     paint.click(sketch, canvas, [painted, painted_note], api_name="maps_sketch")
     example_map.click(lambda s: example("map", s), seed, [source, direction], api_name=False)
     example_aerial.click(lambda s: example("aerial", s), seed, [source, direction], api_name=False)

@@ -196,3 +196,22 @@ def test_no_control_depends_on_an_emoji_font(tiny_models):
     assert not found, found
     assert emoji_in("🎲 Randomize seed") and emoji_in("▶ Train") and emoji_in("⚠️ note")  # the check can fail
     assert not emoji_in("Map ↔ aerial photo → map, truncation ψ")                           # arrows, Greek: text fonts
+
+
+def test_every_tab_shows_something_on_first_visit_without_an_error():
+    """The page-load events of Digits, Birds and Maps (the browser test sees them on the page), run here with
+    their inputs' default values and the embedded weights: what a first visit shows, and no error."""
+    demo = app.build_demo(Models(use_hub=False))
+    loads = {out.elem_id: fn for fn in demo.fns.values() if any(event == "load" for _, event in fn.targets)
+             for out in fn.outputs if getattr(out, "elem_id", None)}
+    assert all(loads[name].api_visibility == "private" for name in ("digits-gallery", "birds-gallery", "maps-input"))
+    run = lambda fn: fn.fn(*[c.value for c in fn.inputs])  # noqa: E731
+    gallery, used = run(loads["digits-gallery"])
+    assert len(gallery) == 8 and used == 0 and gallery[0][1] == "7 · seed 0"
+    gallery, used, notes = run(loads["birds-gallery"])
+    assert len(gallery) == 8 and used == 0 and notes == ""
+    source, direction, result, download, note = run(loads["maps-input"])
+    assert direction == "b2a" and result == download and note.startswith("map -> aerial: 1 tile")
+    with Image.open(source) as drawn, Image.open(result) as photo:
+        assert drawn.size == photo.size == (256, 256)
+        assert drawn.convert("RGB").getpixel((128, 128)) != photo.convert("RGB").getpixel((128, 128))
