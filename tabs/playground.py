@@ -242,9 +242,12 @@ def reset(session, target, loss, lr_g, lr_d, d_steps, width, seed):
     return _frame(session), session, "Fresh networks: step 0."
 
 
-def stop_training(session):
-    if session is not None:
-        session.stop.set()
+def stop_training(session) -> str:
+    """Stop the run; the status says so (the cancelled run's own last message never arrives)."""
+    if session is None or session.gan is None:
+        return "Press Train."
+    session.stop.set()
+    return f"Stopped at step {session.gan.steps} (Stop). Press Train to go on."
 
 
 def preview(target, points=()) -> Image.Image:
@@ -338,7 +341,7 @@ def playground_tab(models: Models):
     preset.change(apply_preset, preset, [target, loss, lr_g, lr_d, d_steps, width, explanation], api_name=False)
     run = train_btn.click(train, settings, outputs, api_name="playground",
                           concurrency_limit=4, concurrency_id="playground")
-    stop_btn.click(stop_training, session, None, cancels=[run], api_name=False, queue=False)
+    stop_btn.click(stop_training, session, status, cancels=[run], api_name=False, queue=False)
     step_btn.click(step_once, settings, outputs, api_name=False)  # short: their own queue slots
     reset_btn.click(reset, settings, outputs, cancels=[run], api_name=False)
     target.change(show_target, [session, target], outputs, api_name=False, cancels=[run])
