@@ -136,7 +136,8 @@ def birds_tab(models: Models):
             used = gr.Number(label="Seed used (type it back to get the same birds)", precision=0, interactive=False)
         with gr.Column(scale=3):
             gallery = gr.Gallery(label="Birds", columns=8, height="auto", object_fit="contain",
-                                 buttons=["download", "download_all", "fullscreen"], format="png")
+                                 buttons=["download", "download_all", "fullscreen"], format="png",
+                                 elem_id="birds-gallery")
             notes = gr.Markdown()
             gr.Examples([[p] for p in EXAMPLE_PROMPTS], inputs=[prompt], label="Example prompts (ours)")
     with gr.Accordion("Vary one word: same noise, the colour word swapped", open=False):
@@ -144,7 +145,8 @@ def birds_tab(models: Models):
             rows = gr.Slider(1, MAX_ROWS, value=3, step=1, label="Rows (seeds)")
             swap = gr.Button("Swap the colour word")
         swap_grid = gr.Image(label="Columns: the colour word set to each colour. Rows: one seed each.",
-                             show_label=False, type="filepath", format="png")  # the label would hide the header
+                             show_label=False, type="filepath", format="png",  # the label would hide the header
+                             elem_id="birds-swap-grid")
         swap_notes = gr.Markdown()
     gr.Markdown(BIRDS_HOW)
     weights_note = gr.Markdown()

@@ -101,13 +101,14 @@ def digits_tab(models: Models):
                              interactive=False)
         with gr.Column(scale=3):
             gallery = gr.Gallery(label="Digits", columns=8, height="auto", object_fit="contain",
-                                 buttons=["download", "download_all", "fullscreen"], format="png")
+                                 buttons=["download", "download_all", "fullscreen"], format="png",
+                                 elem_id="digits-gallery")
     with gr.Accordion("Same style, every digit", open=False):
         with gr.Row():
             styles = gr.Slider(1, MAX_STYLES, value=6, step=1, label="Styles (rows)")
             show = gr.Button("Draw every digit in each style")
         style_grid = gr.Image(label="Rows: one seed each (seed, seed+1, ...). Columns: digits 0-9.",
-                              type="pil", format="png")
+                              type="pil", format="png", elem_id="digits-style-grid")
     gr.Markdown(DIGITS_HOW)
     weights_note = gr.Markdown()
 

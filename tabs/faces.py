@@ -89,7 +89,8 @@ def faces_tab(models: Models) -> None:
         with gr.Column(scale=3):
             # the first visit shows faces straight away: the defaults' gallery, made on page load
             gallery = gr.Gallery(value=lambda: faces(0, 16, 0.8)[0], label="Faces", columns=8, height="auto", object_fit="contain",
-                                 buttons=["download", "download_all", "fullscreen"], format="png")
+                                 buttons=["download", "download_all", "fullscreen"], format="png",
+                                 elem_id="faces-gallery")
     with gr.Accordion("Interpolate between two seeds", open=False):
         with gr.Row():
             seed_a = gr.Number(value=0, label="From seed", precision=0, minimum=0, maximum=MAX_SEED)
@@ -97,7 +98,7 @@ def faces_tab(models: Models) -> None:
             frames = gr.Slider(2, 60, value=24, step=1, label="Frames")
             walk = gr.Button("Animate")
         with gr.Row():
-            animation = gr.Image(label="Walk in latent space", type="filepath", format="gif")
+            animation = gr.Image(label="Walk in latent space", type="filepath", format="gif", elem_id="faces-walk")
             gif_file = gr.File(label="Download the GIF")
     gr.Markdown(FACES_HOW)
     weights_note = gr.Markdown()

@@ -136,10 +136,10 @@ def maps_tab(models: Models):
         with gr.Column(scale=2):
             source = guard_upload(gr.Image(label="Input: an aerial photo or a map (upload or paste)",
                                            type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                           format="png"), MAX_UPLOAD_PIXELS)
+                                           format="png", elem_id="maps-input"), MAX_UPLOAD_PIXELS)
         with gr.Column(scale=2):
             result = gr.Image(label="Output", type="filepath", format="png", interactive=False,
-                              buttons=["download", "fullscreen"])
+                              buttons=["download", "fullscreen"], elem_id="maps-output")
     download = gr.File(label="Download the output (PNG)")
     with gr.Accordion("Paint a map, get an aerial photo", open=True):
         gr.Markdown("Paint with the map's own colours: streets (white), avenues (yellow), highways (orange), "
@@ -152,14 +152,14 @@ def maps_tab(models: Models):
                     image_mode="RGBA", canvas_size=(256, 256), fixed_canvas=True, sources=[], layers=False,
                     transforms=[], label="Your map (256x256)", format="png",
                     brush=gr.Brush(colors=list(BRUSHES.values()), default_color=BRUSHES["street"],
-                                   color_mode="fixed", default_size=6)), MAX_CANVAS_PIXELS)
+                                   color_mode="fixed", default_size=6), elem_id="maps-canvas"), MAX_CANVAS_PIXELS)
                 with gr.Row():
                     start = gr.Button("Start from a map drawn by code (example seed)", size="sm")
                     clear = gr.Button("Blank canvas", size="sm")
                 paint = gr.Button("Make it an aerial photo", variant="primary")
             with gr.Column():
                 painted = gr.Image(label="Aerial photo of your map", type="filepath", format="png",
-                                   interactive=False, buttons=["download", "fullscreen"])
+                                   interactive=False, buttons=["download", "fullscreen"], elem_id="maps-painted")
                 painted_note = gr.Markdown()
     gr.Markdown(MAPS_HOW)
     weights_note = gr.Markdown()

@@ -331,7 +331,7 @@ def playground_tab(models: Models):
             status = gr.Markdown("Press Train (at most 60 s and 20,000 steps a press).")
             plot = gr.Image(label="D's decision surface, real and generated points, G's gradients; losses below",
                             type="pil", format="png", interactive=False, height=SIZE + 100, width=SIZE,
-                            buttons=["download"], value=preview(target0))
+                            buttons=["download"], value=preview(target0), elem_id="playground-plot")
             clear_btn = gr.Button("Clear my points", size="sm")
     gr.Markdown(PLAYGROUND_HOW)
     note = gr.Markdown("Nothing to download: these networks are trained from scratch in your browser session.")
