@@ -237,6 +237,7 @@ def test_example_buttons_and_example_prompts(page):
     wait_until(lambda: images(page, "#maps-input")[0]["src"] != first["src"], "seed 3's example map")
     drawn, = decoded(page, "#maps-input", 1)
     assert page.get_by_label("Map → aerial photo").is_checked()
+    assert picture(page, drawn["src"]).tobytes() != picture(page, first["src"]).tobytes()  # seed 3's, not seed 0's
     page.get_by_role("button", name="Example aerial photo (made by the model)").click()
     wait_until(lambda: images(page, "#maps-input")[0]["src"] != drawn["src"], "seed 3's aerial photo")
     aerial, = decoded(page, "#maps-input", 1)
@@ -252,7 +253,8 @@ def test_example_buttons_and_example_prompts(page):
     assert visible(page.get_by_label("Describe a bird")).input_value() == EXAMPLE_PROMPTS[2]
     visible(page.get_by_role("button", name="Generate", exact=True)).click()
     wait_until(lambda: images(page, "#birds-gallery")[0]["src"] != first_birds, "birds for the example prompt")
-    decoded(page, "#birds-gallery", 8, "seed 0")
+    blue, = decoded(page, "#birds-gallery", 8, "seed 0")[:1]
+    assert picture(page, blue["src"]).tobytes() != picture(page, first_birds).tobytes()  # same seed, other words
     no_error_toast(page)
 
 
