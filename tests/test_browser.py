@@ -131,8 +131,10 @@ def decoded(page, selector: str, count: int | None = None, first_alt: str | None
             timeout: float = SLOW / 1000) -> list[dict]:
     """The <img> elements under ``selector`` once there are ``count`` of them (any, if None), the first with
     alt text ``first_alt`` if given, and every one decoded by the browser (naturalWidth > 0)."""
+    seen = []
+
     def check():
-        found = images(page, selector)
+        found = seen[:] = images(page, selector)
         if not found or (count is not None and len(found) != count):
             return None
         if first_alt is not None and found[0]["alt"] != first_alt:
@@ -141,7 +143,11 @@ def decoded(page, selector: str, count: int | None = None, first_alt: str | None
 
     what = f"{count if count is not None else 'some'} decoded images in {selector}" + (
         f" starting with {first_alt!r}" if first_alt else "")
-    return wait_until(check, what, timeout)
+    try:
+        return wait_until(check, what, timeout)
+    except pytest.fail.Exception as err:
+        shown = [(i["alt"], i["w"]) for i in seen]
+        pytest.fail(f"{err}; the page has {len(seen)} (alt text, naturalWidth): {shown}")
 
 
 def picture(page, src: str) -> Image.Image:
