@@ -1,44 +1,48 @@
-"""Re-make docs/faces_tab.png: start the app, open it in headless Chromium, screenshot the Faces tab.
+"""Re-make docs/faces_tab.png (the README's screenshot) with the browser tests' harness.
 
-    pip install playwright && python docs/screenshot.py          # uses the system Chromium (/usr/bin/chromium)
+    pip install -r requirements-dev.txt && python docs/screenshot.py      # needs Debian's chromium (/usr/bin/chromium)
 
-Optional tooling for the README, not a test dependency.
+The same harness as tests/test_browser.py (tests/conftest.py): `python app.py` in a process of its own
+on a free loopback port with its embedded weights (AppProcess), Debian's Chromium driven by Playwright
+with the same flags and viewport. The screenshot is taken once the Faces tab's first-visit gallery
+(16 faces, seeds 0-15) is decoded by the browser. Tooling for the README, not a test.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_cold_start import free_port  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import CHROMIUM, VIEWPORT, AppProcess, free_port, launch_chromium  # noqa: E402
+
+FACES_DECODED = """() => { const faces = [...document.querySelectorAll('#faces-gallery img')];
+    return faces.length === 16 && faces.every(i => i.complete && i.naturalWidth > 0); }"""
 
 
-def main(chromium: str = "/usr/bin/chromium"):
+def main(out: Path = ROOT / "docs" / "faces_tab.png") -> Path:
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT,
-                           env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    app = AppProcess(free_port(), Path(tempfile.mkdtemp(prefix="screenshot-")) / "app.log")
     try:
-        time.sleep(10)
+        app.wait_ready()
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("text=seed 15", timeout=60_000)
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(ROOT / "docs" / "faces_tab.png"))
+            browser = launch_chromium(p)
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(app.url + "/")
+            page.wait_for_function(FACES_DECODED, timeout=60_000)
+            page.get_by_text("Weights:").filter(visible=True).first.wait_for(timeout=60_000)  # every first-visit event has answered
+            page.evaluate("() => document.fonts.ready")
+            page.screenshot(path=str(out))
             browser.close()
     finally:
-        app.terminate()
-        app.wait(timeout=30)
+        app.stop()
+    print(f"wrote {out}")
+    return out
 
 
 if __name__ == "__main__":

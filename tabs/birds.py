@@ -14,7 +14,7 @@ from gan_models.core.checks import WeightsError
 from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 
-from .common import Models, as_files, user_error
+from .common import Models, as_files, on_first_visit, user_error
 
 MAX_BIRDS = 32
 MAX_ROWS = 6
@@ -79,7 +79,7 @@ def word_grid(images: list[Image.Image], words: list[str], scale: int = 2, pad: 
 
 
 def notes_markdown(messages: list[str]) -> str:
-    return "\n".join(f"⚠️ {m}" for m in messages)
+    return "\n".join(f"Note: {m}" for m in messages)
 
 
 def make_birds_fns(models: Models):
@@ -98,16 +98,21 @@ def make_birds_fns(models: Models):
         gallery = [(path, f"seed {s}") for path, s in zip(as_files(out.images), out.seeds)]
         return gallery, out.seeds[0], notes_markdown(out.messages)
 
-    def vary_word(prompt, seed, num_rows, truncation):
-        """One grid image: rows = seeds (seed, seed+1, ...), columns = the colour word swapped; and notes."""
+    def vary_word(prompt, seed, num_rows, truncation, progress=gr.Progress()):
+        """One grid image: rows = seeds (seed, seed+1, ...), columns = the colour word swapped; and notes.
+
+        ``progress`` is Gradio's (not an API parameter): the two stages, drawing and laying out.
+        """
         pipe = models.get(demo).pipeline
         try:
             num_rows = check_int(num_rows, "number of rows", 1, MAX_ROWS)
+            progress(0, desc=f"Drawing {num_rows} x {len(SWAP_WORDS)} birds")
             out = pipe.vary_word(prompt, SWAP_WORDS, num_seeds=num_rows, seed=seed, truncation=truncation)
         except InputError as err:
             raise user_error(err) from err
         except WeightsError as err:
             raise gr.Error(f"The birds model's text encoder cannot be loaded: {err}") from err
+        progress(0.9, desc="Laying out the grid")
         grid = word_grid(out.images, list(SWAP_WORDS))
         notes = [f"Columns: *{out.labels[0]}*, then the same sentence with "
                  + ", ".join(f"**{w}**" for w in SWAP_WORDS[1:]) + ". Each row keeps one seed."]
@@ -135,14 +140,15 @@ def birds_tab(models: Models):
             count = gr.Slider(1, MAX_BIRDS, value=8, step=1, label="Number of birds")
             seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
                              info="bird i uses seed + i")
-            randomize = gr.Button("🎲 Randomize seed", size="sm")
+            randomize = gr.Button("Random seed", size="sm")
             truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ",
                                    info="1 = full variety; lower = more typical birds")
             run = gr.Button("Generate", variant="primary")
             used = gr.Number(label="Seed used (type it back to get the same birds)", precision=0, interactive=False)
         with gr.Column(scale=3):
             gallery = gr.Gallery(label="Birds", columns=8, height="auto", object_fit="contain",
-                                 buttons=["download", "download_all", "fullscreen"], format="png")
+                                 buttons=["download", "download_all", "fullscreen"], format="png",
+                                 elem_id="birds-gallery")
             notes = gr.Markdown()
             gr.Examples([[p] for p in EXAMPLE_PROMPTS], inputs=[prompt], label="Example prompts (ours)")
     with gr.Accordion("Vary one word: same noise, the colour word swapped", open=False):
@@ -150,12 +156,14 @@ def birds_tab(models: Models):
             rows = gr.Slider(1, MAX_ROWS, value=3, step=1, label="Rows (seeds)")
             swap = gr.Button("Swap the colour word")
         swap_grid = gr.Image(label="Columns: the colour word set to each colour. Rows: one seed each.",
-                             show_label=False, type="filepath", format="png")  # the label would hide the header
+                             show_label=False, type="filepath", format="png",  # the label would hide the header
+                             elem_id="birds-swap-grid")
         swap_notes = gr.Markdown()
     gr.Markdown(BIRDS_HOW)
     weights_note = gr.Markdown()
 
     run.click(birds, [prompt, seed, count, truncation], [gallery, used, notes], api_name="birds")
+    on_first_visit(birds, [prompt, seed, count, truncation], [gallery, used, notes])  # the example prompt's birds
     prompt.submit(birds, [prompt, seed, count, truncation], [gallery, used, notes], api_name=False)
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
         birds, [prompt, seed, count, truncation], [gallery, used, notes], api_name=False)

@@ -129,6 +129,18 @@ class Models:
         return note
 
 
+def on_first_visit(fn, inputs, outputs):
+    """Run ``fn`` when the page loads, so a tab shows a result before any click (not an API endpoint).
+
+    ``inputs`` are the tab's own controls: the first visit gets what pressing the main button with the
+    default settings gives, through the same function.
+    """
+    root = gr.context.Context.root_block
+    if root is None:
+        raise RuntimeError("build the tab inside gr.Blocks")
+    return root.load(fn, inputs, outputs, api_name=False)
+
+
 def user_error(err: Exception) -> gr.Error:
     return gr.Error(str(err), print_exception=False)
 

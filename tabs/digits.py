@@ -11,7 +11,7 @@ from gan_models.core.checks import MAX_SEED
 from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 
-from .common import Models, as_files, user_error
+from .common import Models, as_files, on_first_visit, user_error
 
 MAX_PER_DIGIT = 32
 MAX_STYLES = 16
@@ -93,7 +93,7 @@ def digits_tab(models: Models):
             count = gr.Slider(1, MAX_PER_DIGIT, value=8, step=1, label="Images per digit")
             seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
                              info="image i of each digit uses seed + i")
-            randomize = gr.Button("🎲 Randomize seed", size="sm")
+            randomize = gr.Button("Random seed", size="sm")
             truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ",
                                    info="1 = full variety; lower = tidier, more typical digits")
             run = gr.Button("Generate", variant="primary")
@@ -101,17 +101,19 @@ def digits_tab(models: Models):
                              interactive=False)
         with gr.Column(scale=3):
             gallery = gr.Gallery(label="Digits", columns=8, height="auto", object_fit="contain",
-                                 buttons=["download", "download_all", "fullscreen"], format="png")
+                                 buttons=["download", "download_all", "fullscreen"], format="png",
+                                 elem_id="digits-gallery")
     with gr.Accordion("Same style, every digit", open=False):
         with gr.Row():
             styles = gr.Slider(1, MAX_STYLES, value=6, step=1, label="Styles (rows)")
             show = gr.Button("Draw every digit in each style")
         style_grid = gr.Image(label="Rows: one seed each (seed, seed+1, ...). Columns: digits 0-9.",
-                              type="pil", format="png")
+                              type="pil", format="png", elem_id="digits-style-grid")
     gr.Markdown(DIGITS_HOW)
     weights_note = gr.Markdown()
 
     run.click(digits, [digit, seed, count, truncation], [gallery, used], api_name="digits")
+    on_first_visit(digits, [digit, seed, count, truncation], [gallery, used])  # the defaults' gallery, unasked
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
         digits, [digit, seed, count, truncation], [gallery, used], api_name=False)
     show.click(same_style, [seed, styles, truncation], style_grid, api_name="digits_same_style")

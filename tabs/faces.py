@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import gradio as gr
+from PIL import Image
 
 from gan_models.core.checks import MAX_SEED
 from gan_models.core.checks import InputError, check_int
@@ -48,15 +49,23 @@ def make_faces_fns(models: Models):
             raise user_error(err) from err
         return [(path, f"seed {s}") for path, s in zip(as_files(out.images), out.seeds)], out.seeds[0]
 
-    def interpolate(seed_a, seed_b, num_frames, truncation):
-        """A GIF walking from seed_a's face to seed_b's and back; returns (animation, file)."""
+    def interpolate(seed_a, seed_b, num_frames, truncation, progress=gr.Progress(track_tqdm=True)):
+        """A GIF walking from seed_a's face to seed_b's and back; returns (animation, file).
+
+        ``progress`` is Gradio's (not an API parameter): the pipeline's own progress bar over the frames'
+        batches (tqdm, tracked), then one step per GIF frame (its palette, most of the time taken).
+        """
         pipe = models.get(demo).pipeline
         try:
+            progress(0, desc="Drawing the frames")
             out = pipe.interpolate(seed_a, seed_b, num_frames, truncation=truncation)
         except InputError as err:
             raise user_error(err) from err
         frames = [im.resize((128, 128)) for im in out.images]
         frames = frames + frames[-2:0:-1]  # there and back, so the loop is seamless
+        # what GIF saving does to each RGB frame, done here one frame at a time so the bar can follow it
+        frames = [im.convert("P", palette=Image.Palette.ADAPTIVE)
+                  for im in progress.tqdm(frames, desc="Encoding the GIF", unit="frames")]
         path = output_path(".gif")
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
         return str(path), str(path)
@@ -70,7 +79,7 @@ def faces_tab(models: Models) -> None:
         with gr.Column(scale=1, min_width=260):
             seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
                              info="the first face's seed; face i uses seed + i")
-            randomize = gr.Button("🎲 Randomize seed", size="sm")
+            randomize = gr.Button("Random seed", size="sm")
             count = gr.Slider(1, MAX_FACES, value=16, step=1, label="Number of faces")
             truncation = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="Truncation ψ",
                                    info="1 = full variety; lower = more typical faces")
@@ -80,7 +89,8 @@ def faces_tab(models: Models) -> None:
         with gr.Column(scale=3):
             # the first visit shows faces straight away: the defaults' gallery, made on page load
             gallery = gr.Gallery(value=lambda: faces(0, 16, 0.8)[0], label="Faces", columns=8, height="auto", object_fit="contain",
-                                 buttons=["download", "download_all", "fullscreen"], format="png")
+                                 buttons=["download", "download_all", "fullscreen"], format="png",
+                                 elem_id="faces-gallery")
     with gr.Accordion("Interpolate between two seeds", open=False):
         with gr.Row():
             seed_a = gr.Number(value=0, label="From seed", precision=0, minimum=0, maximum=MAX_SEED)
@@ -88,7 +98,7 @@ def faces_tab(models: Models) -> None:
             frames = gr.Slider(2, 60, value=24, step=1, label="Frames")
             walk = gr.Button("Animate")
         with gr.Row():
-            animation = gr.Image(label="Walk in latent space", type="filepath", format="gif")
+            animation = gr.Image(label="Walk in latent space", type="filepath", format="gif", elem_id="faces-walk")
             gif_file = gr.File(label="Download the GIF")
     gr.Markdown(FACES_HOW)
     weights_note = gr.Markdown()

@@ -13,7 +13,7 @@ from gan_models.maps.palette import BRUSHES, MAX_INPUT_PIXELS, blank_canvas, dra
 from gan_models.core.checks import InputError, check_seed
 from gan_models.registry import DEMOS
 
-from .common import Models, guard_upload, open_upload, output_path, user_error
+from .common import Models, as_files, guard_upload, on_first_visit, open_upload, output_path, user_error
 
 MAX_UPLOAD_PIXELS = MAX_INPUT_PIXELS  # refused from the header, before anything is decoded
 MAX_CANVAS_PIXELS = 4096 * 4096                       # the painting canvas is 256x256; an API client may send more
@@ -54,11 +54,13 @@ def make_maps_fns(models: Models):
     def pipeline():
         return models.get(demo).pipeline
 
-    def translate(image, direction, mode):
+    def translate(image, direction, mode, progress=gr.Progress(track_tqdm=True)):
         """Translate ``image`` (aerial photo or map) in ``direction`` ("a2b": aerial -> map, "b2a": map -> aerial).
 
         ``mode``: "tiles" (keep the scale, large pictures in tiles) or "fit" (centre square, one tile).
-        Returns (output image file, the same file to download, a note on what was done).
+        Returns (output image file, the same file to download, a note on what was done). ``progress`` is
+        Gradio's (not an API parameter): a big picture's batches of tiles follow the pipeline's tqdm bar;
+        callers outside an event pass None.
         """
         if image is None:
             raise gr.Error("Upload or paste a picture first (or make an example with the buttons).",
@@ -67,6 +69,8 @@ def make_maps_fns(models: Models):
             image = open_upload(image)
         pipe = pipeline()
         try:
+            if progress is not None:
+                progress(0, desc="Translating")
             t0 = time.perf_counter()
             out = pipe(image, direction, mode=mode)
             ms = (time.perf_counter() - t0) * 1000
@@ -89,7 +93,7 @@ def make_maps_fns(models: Models):
         if composite.mode in ("RGBA", "LA", "P"):  # unpainted (transparent) canvas is map background
             ground = Image.new("RGBA", composite.size, BRUSHES["background"])
             composite = Image.alpha_composite(ground, composite.convert("RGBA")).convert("RGB")
-        path, _, note = translate(composite, "b2a", "tiles")
+        path, _, note = translate(composite, "b2a", "tiles", progress=None)
         return path, note
 
     def example(kind, seed):
@@ -110,6 +114,14 @@ def make_maps_fns(models: Models):
 
 def maps_tab(models: Models):
     translate, sketch, example = make_maps_fns(models)
+
+    def first_visit(seed):
+        """What the tab shows before any click: the example map of ``seed`` as the input, the direction
+        that fits it, and its translation: (input file, direction, output file, download, note)."""
+        drawn, direction = example("map", seed)
+        source = as_files([drawn])[0]
+        return (source, direction, *translate(source, direction, "tiles", progress=None))
+
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             direction = gr.Radio(DIRECTIONS, value="a2b", label="Direction")
@@ -124,10 +136,10 @@ def maps_tab(models: Models):
         with gr.Column(scale=2):
             source = guard_upload(gr.Image(label="Input: an aerial photo or a map (upload or paste)",
                                            type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                           format="png"), MAX_UPLOAD_PIXELS)
+                                           format="png", elem_id="maps-input"), MAX_UPLOAD_PIXELS)
         with gr.Column(scale=2):
             result = gr.Image(label="Output", type="filepath", format="png", interactive=False,
-                              buttons=["download", "fullscreen"])
+                              buttons=["download", "fullscreen"], elem_id="maps-output")
     download = gr.File(label="Download the output (PNG)")
     with gr.Accordion("Paint a map, get an aerial photo", open=True):
         gr.Markdown("Paint with the map's own colours: streets (white), avenues (yellow), highways (orange), "
@@ -140,19 +152,20 @@ def maps_tab(models: Models):
                     image_mode="RGBA", canvas_size=(256, 256), fixed_canvas=True, sources=[], layers=False,
                     transforms=[], label="Your map (256x256)", format="png",
                     brush=gr.Brush(colors=list(BRUSHES.values()), default_color=BRUSHES["street"],
-                                   color_mode="fixed", default_size=6)), MAX_CANVAS_PIXELS)
+                                   color_mode="fixed", default_size=6), elem_id="maps-canvas"), MAX_CANVAS_PIXELS)
                 with gr.Row():
                     start = gr.Button("Start from a map drawn by code (example seed)", size="sm")
                     clear = gr.Button("Blank canvas", size="sm")
                 paint = gr.Button("Make it an aerial photo", variant="primary")
             with gr.Column():
                 painted = gr.Image(label="Aerial photo of your map", type="filepath", format="png",
-                                   interactive=False, buttons=["download", "fullscreen"])
+                                   interactive=False, buttons=["download", "fullscreen"], elem_id="maps-painted")
                 painted_note = gr.Markdown()
     gr.Markdown(MAPS_HOW)
     weights_note = gr.Markdown()
 
     run.click(translate, [source, direction, mode], [result, download, note], api_name="maps")
+    on_first_visit(first_visit, seed, [source, direction, result, download, note])
     paint.click(sketch, canvas, [painted, painted_note], api_name="maps_sketch")
     example_map.click(lambda s: example("map", s), seed, [source, direction], api_name=False)
     example_aerial.click(lambda s: example("aerial", s), seed, [source, direction], api_name=False)

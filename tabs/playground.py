@@ -242,9 +242,12 @@ def reset(session, target, loss, lr_g, lr_d, d_steps, width, seed):
     return _frame(session), session, "Fresh networks: step 0."
 
 
-def stop_training(session):
-    if session is not None:
-        session.stop.set()
+def stop_training(session) -> str:
+    """Stop the run; the status says so (the cancelled run's own last message never arrives)."""
+    if session is None or session.gan is None:
+        return "Press Train."
+    session.stop.set()
+    return f"Stopped at step {session.gan.steps} (Stop). Press Train to go on."
 
 
 def preview(target, points=()) -> Image.Image:
@@ -321,14 +324,14 @@ def playground_tab(models: Models):
             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
         with gr.Column(scale=2):
             with gr.Row():
-                train_btn = gr.Button("▶ Train", variant="primary")
-                stop_btn = gr.Button("■ Stop")
+                train_btn = gr.Button("Train", variant="primary")
+                stop_btn = gr.Button("Stop")
                 step_btn = gr.Button("Step once")
                 reset_btn = gr.Button("Reset")
             status = gr.Markdown("Press Train (at most 60 s and 20,000 steps a press).")
             plot = gr.Image(label="D's decision surface, real and generated points, G's gradients; losses below",
                             type="pil", format="png", interactive=False, height=SIZE + 100, width=SIZE,
-                            buttons=["download"], value=preview(target0))
+                            buttons=["download"], value=preview(target0), elem_id="playground-plot")
             clear_btn = gr.Button("Clear my points", size="sm")
     gr.Markdown(PLAYGROUND_HOW)
     note = gr.Markdown("Nothing to download: these networks are trained from scratch in your browser session.")
@@ -338,7 +341,7 @@ def playground_tab(models: Models):
     preset.change(apply_preset, preset, [target, loss, lr_g, lr_d, d_steps, width, explanation], api_name=False)
     run = train_btn.click(train, settings, outputs, api_name="playground",
                           concurrency_limit=4, concurrency_id="playground")
-    stop_btn.click(stop_training, session, None, cancels=[run], api_name=False, queue=False)
+    stop_btn.click(stop_training, session, status, cancels=[run], api_name=False, queue=False)
     step_btn.click(step_once, settings, outputs, api_name=False)  # short: their own queue slots
     reset_btn.click(reset, settings, outputs, cancels=[run], api_name=False)
     target.change(show_target, [session, target], outputs, api_name=False, cancels=[run])

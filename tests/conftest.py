@@ -144,6 +144,20 @@ class AppProcess:
         self._log.close()
 
 
+# ----------------------------------------------------------------------------- the browser (tests/test_browser.py)
+CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` is never needed (nor possible offline)
+# Headless, and nothing that phones home: without the background-networking flags Chromium's own
+# connections (component updates, sync, QUIC probes) are refused by a closed network, and it says so.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 900}
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium through Playwright (the browser tests and docs/screenshot.py)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
 @pytest.fixture(scope="session")
 def app_process(tmp_path_factory):
     """The app exactly as users start it (`python app.py`, its launch options, embedded weights)."""
@@ -153,3 +167,12 @@ def app_process(tmp_path_factory):
         yield app
     finally:
         app.stop()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on its test (item.rep_setup, item.rep_call, ...): fixtures read whether the test failed
+    (tests/test_browser.py keeps a screenshot of the page when it did)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

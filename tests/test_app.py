@@ -140,3 +140,78 @@ def test_command_line_options(monkeypatch):
     app.main(["--host", "0.0.0.0", "--port", "8123"])
     assert captured["launch"]["server_name"] == "0.0.0.0" and captured["launch"]["server_port"] == 8123
     assert captured["queue"]["max_size"] == app.QUEUE_SIZE
+
+
+# The endpoints and their parameters as before the progress bars and the first-visit defaults: a ``progress``
+# argument is Gradio's, never an API parameter, and page-load events are not endpoints.
+API = {
+    "/faces": [("seed", "Number"), ("num_images", "Slider"), ("truncation", "Slider")],
+    "/faces_interpolate": [("seed_a", "Number"), ("seed_b", "Number"), ("num_frames", "Slider"),
+                           ("truncation", "Slider")],
+    "/digits": [("digit", "Dropdown"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
+    "/digits_same_style": [("seed", "Number"), ("num_styles", "Slider"), ("truncation", "Slider")],
+    "/birds": [("prompt", "Textbox"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
+    "/birds_vary_word": [("prompt", "Textbox"), ("seed", "Number"), ("num_rows", "Slider"), ("truncation", "Slider")],
+    "/maps": [("image", "Image"), ("direction", "Radio"), ("mode", "Radio")],
+    "/maps_sketch": [("editor", "Imageeditor")],
+    "/playground": [("target", "Dropdown"), ("loss", "Dropdown"), ("lr_g", "Number"), ("lr_d", "Number"),
+                    ("d_steps", "Slider"), ("width", "Slider"), ("seed", "Number")],
+}
+
+
+def test_the_api_keeps_its_endpoints_and_parameters(server):
+    api = server.view_api(print_info=False, return_format="dict")
+    named = api["named_endpoints"]
+    # "/lambda" is the Faces gallery's page-load value (a callable value's event is named after its function)
+    assert set(named) - {"/lambda"} == set(API)
+    for name, parameters in API.items():
+        assert [(p["parameter_name"], p["component"]) for p in named[name]["parameters"]] == parameters, name
+    assert not api["unnamed_endpoints"]
+
+
+def emoji_in(text: str) -> list[str]:
+    """Characters that need an emoji font (or show as a box without one): pictographs, dingbats, symbols
+    that phones draw as emoji (the play triangle), the emoji variation selector and joiner."""
+    def needs_emoji_font(c: str) -> bool:
+        o = ord(c)
+        return (o >= 0x1F000 or 0x2600 <= o <= 0x27BF or 0x2B00 <= o <= 0x2BFF or 0x23E9 <= o <= 0x23FA
+                or o in (0x25B6, 0x25C0, 0xFE0F, 0x200D, 0x20E3))
+    return [c for c in text if needs_emoji_font(c)]
+
+
+def test_no_control_depends_on_an_emoji_font(tiny_models):
+    """Labels, button texts, choices, infos, placeholders and tab names of every tab (the explanatory
+    Markdown may use anything)."""
+    demo = app.build_demo(tiny_models)
+    found = []
+    for component in demo.config["components"]:
+        props = component.get("props", {})
+        texts = [props.get(k) for k in ("label", "info", "placeholder")]
+        if component.get("type") == "button":
+            texts.append(props.get("value"))
+        texts += [str(choice[0]) for choice in props.get("choices") or []]
+        for text in filter(None, texts):
+            if isinstance(text, str) and emoji_in(text):
+                found.append((component.get("type"), text))
+    assert not found, found
+    assert emoji_in("🎲 Randomize seed") and emoji_in("▶ Train") and emoji_in("⚠️ note")  # the check can fail
+    assert not emoji_in("Map ↔ aerial photo → map, truncation ψ")                           # arrows, Greek: text fonts
+
+
+def test_every_tab_shows_something_on_first_visit_without_an_error():
+    """The page-load events of Digits, Birds and Maps (the browser test sees them on the page), run here with
+    their inputs' default values and the embedded weights: what a first visit shows, and no error."""
+    demo = app.build_demo(Models(use_hub=False))
+    loads = {out.elem_id: fn for fn in demo.fns.values() if any(event == "load" for _, event in fn.targets)
+             for out in fn.outputs if getattr(out, "elem_id", None)}
+    assert all(loads[name].api_visibility == "private" for name in ("digits-gallery", "birds-gallery", "maps-input"))
+    run = lambda fn: fn.fn(*[c.value for c in fn.inputs])  # noqa: E731
+    gallery, used = run(loads["digits-gallery"])
+    assert len(gallery) == 8 and used == 0 and gallery[0][1] == "7 · seed 0"
+    gallery, used, notes = run(loads["birds-gallery"])
+    assert len(gallery) == 8 and used == 0 and notes == ""
+    source, direction, result, download, note = run(loads["maps-input"])
+    assert direction == "b2a" and result == download and note.startswith("map -> aerial: 1 tile")
+    with Image.open(source) as drawn, Image.open(result) as photo:
+        assert drawn.size == photo.size == (256, 256)
+        assert drawn.convert("RGB").getpixel((128, 128)) != photo.convert("RGB").getpixel((128, 128))
