@@ -735,3 +735,34 @@ def test_the_heldout_grid_draws_from_captions_of_unseen_species(hash_encoder, tm
     picked = np.random.default_rng(0).choice(held_idx, 8, replace=False)
     want = pipe(row_captions(list(COLOURS)[picked[0] // 8], picked[0] % 8)[0], seeds=[30_000_000]).images[0]
     assert np.array_equal(np.asarray(grid.crop((2, 2, 34, 34))), np.asarray(want))  # bird 0: row picked[0]'s caption
+
+
+def test_fid_and_species_birds_come_from_every_heldout_species_in_its_share(monkeypatch):
+    # The held-out rows come sorted by species. Birds for FID/KID and species_fd must be drawn from captions of all
+    # of them in proportion, also in the first half that species_fd compares with a random half of the real crops.
+    import gan_models.judges.birds_eval as be
+    import gan_models.judges.species_classifier as sc
+
+    drawn, compared = {}, {}
+
+    def fake_draw(pipe, texts, seed_offset, truncation=1.0):
+        drawn[seed_offset] = list(texts)
+        return torch.zeros(len(texts), 3, 8, 8, dtype=torch.uint8)
+
+    def fake_species_fd(classifier, real, fake, seed=0):
+        compared["fake"] = len(fake)
+        return {}
+
+    monkeypatch.setattr(be, "draw", fake_draw)
+    monkeypatch.setattr(be, "predict", lambda classifier, images: torch.zeros(len(images), dtype=torch.long))
+    monkeypatch.setattr(sc, "species_fd", fake_species_fd)
+    pipe = type("Pipe", (), {"generator": type("G", (), {"image_size": 8})()})()
+    captions = [[f"a red bird of species {i // 20}, row {i}"] for i in range(40)]  # rows 0-19 species 0, 20-39 species 1
+    real = torch.zeros(40, 3, 8, 8, dtype=torch.uint8)
+    be.score_birds(pipe, None, real, captions, num_samples=40, fid=False, species=object())
+    texts = drawn[10_000_000]
+    assert sorted(texts) == sorted(c[0] for c in captions)        # every row once
+    first_half = texts[:20]                                        # what species_fd compares
+    share = sum("species 0" in t for t in first_half) / len(first_half)
+    assert 0.25 <= share <= 0.75, first_half                      # both species, not the first one only
+    assert compared["fake"] == 40

@@ -61,8 +61,8 @@ def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_ste
       help="fine-tune: start G (and its EMA) from saved generator weights, a folder with config.json + "
            "model.safetensors such as gan_models/weights/<demo>; D starts afresh; a checkpoint resumed from wins")
     a("--resume_from_weights", default=None,
-      help="continue adversarial training from a saved weights folder that carries its discriminator (as "
-           "generator/ is written, or gan_models/weights/<demo>): G and its EMA from the generator weights, D from "
+      help="continue adversarial training from a saved weights folder that carries its discriminator (a "
+           "pipeline folder as training writes <output_dir>/pipeline, or gan_models/weights/<demo>): G and its EMA from the generator weights, D from "
            "discriminator/, the step count and EMA count from training_state.json (StyleGAN2-ADA's resume from "
            "G + D); the optimizers start afresh; a checkpoint resumed from wins")
     a("--d_warmup_steps", type=int, default=0,

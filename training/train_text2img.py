@@ -94,6 +94,10 @@ def parse_args(argv=None):
     a("--eval_samples", type=int, default=500, help="birds per evaluation, for FID/KID and for the colour test")
     a("--colour_classifier", default=str(Path(__file__).resolve().parents[1] / "gan_models" / "weights"
                                          / "bird_colour_classifier"), help="the colour judge's folder")
+    a("--species_classifier", default=str(Path(__file__).resolve().parents[1] / "gan_models" / "weights"
+                                          / "bird_species_classifier"),
+      help="the species judge's folder: each evaluation also gives species_fd, a score in a feature space that "
+           "never saw ImageNet ('none': off)")
     a("--eval_fid", default="yes", choices=["yes", "no"], help="no: colour only (no Inception network needed)")
     args = parser.parse_args(argv)
     args.load_size = args.load_size or args.resolution * 9 // 8
@@ -293,6 +297,11 @@ class Judge:
 
         self.images, self.captions, self.args = images, captions, args
         self.classifier = ColourClassifier.load_strict(args.colour_classifier)
+        self.species = None
+        if args.species_classifier != "none":
+            from gan_models.judges.species_classifier import SpeciesClassifier
+
+            self.species = SpeciesClassifier.load_strict(args.species_classifier)
         self.features = self.real_features = self.encoder = None
         self.best_dir = Path(args.output_dir) / "best_generator"
 
@@ -319,7 +328,8 @@ class Judge:
         pipe = BirdsPipeline(copy.deepcopy(generator).float().eval(), self.encoder.tokenizer, self.encoder.model)
         result = {"step": step, **score_birds(pipe, self.classifier, self.images, self.captions, args.eval_samples,
                                               seed=args.holdout_seed, fid=fid, features=self.features,
-                                              real_features=self.real_features, colour_rows=args.eval_samples)}
+                                              real_features=self.real_features, colour_rows=args.eval_samples,
+                                              species=self.species)}
         scalars = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "step"}
         accelerator.log({f"eval/{k}": v for k, v in scalars.items()}, step=step)
         with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:

@@ -134,7 +134,10 @@ def score_birds(pipe, classifier, real: torch.Tensor, captions: list[list[str]],
     # ---- FID / KID: one caption of a held-out image per sample, against the held-out species' real crops;
     # and the same birds in a feature space that never saw ImageNet (the species judge), beside its real-vs-real floor
     if fid or species is not None:
-        picks = [i % len(captions) for i in range(num_samples)]
+        # rows in a random order (the held-out rows come sorted by species): every species in its share, also
+        # in the first half that species_fd takes; past len(captions) the same order again
+        order = rng.permutation(len(captions))
+        picks = [int(order[i % len(captions)]) for i in range(num_samples)]
         chosen = [captions[i][rng.integers(len(captions[i]))] for i in picks]
         fake = draw(pipe, chosen, 10_000_000, truncation)
         if fid:
