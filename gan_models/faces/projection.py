@@ -192,7 +192,7 @@ class ProjectionLoss:
 
     mse: float = 1.0
     l1: float = 0.2
-    features: float = 0.5
+    features: float = 0.1
     prior: float = 0.05
 
 
