@@ -188,8 +188,10 @@ def projection_section(models: Models, truncation, save_walk_gif) -> None:
             with gr.Column(scale=2):
                 photo = guard_upload(gr.ImageEditor(
                     label="Your photo: crop it to the face", type="filepath", image_mode="RGB",
-                    sources=["upload", "clipboard", "webcam"], transforms=["crop"], brush=False, eraser=False,
-                    layers=False, format="png", elem_id="faces-photo"), MAX_PHOTO_UPLOAD_PIXELS)
+                    sources=["upload", "clipboard", "webcam"], transforms=["crop"], layers=False, format="png",
+                    elem_id="faces-photo"), MAX_PHOTO_UPLOAD_PIXELS)
+                # brush and eraser stay: with brush=False or eraser=False, Gradio 6.31's editor throws
+                # "props_invalid_value" in the browser on every upload (seen in Chromium; layers=False is fine)
             with gr.Column(scale=1, min_width=200):
                 example = gr.Image(label="The framing it knows (a face the model made; eyes and mouth lines)",
                                    type="filepath", interactive=False, format="png", elem_id="faces-framing")
@@ -212,7 +214,7 @@ def projection_section(models: Models, truncation, save_walk_gif) -> None:
             loaded = gr.Image(label="The loaded latent's face", type="filepath", interactive=False, format="png")
         with gr.Row():
             seed_b = gr.Number(value=1, label="Walk from here to seed", precision=0, minimum=0, maximum=MAX_SEED)
-            walk_frames = gr.Slider(2, 60, value=24, step=1, label="Frames")
+            walk_frames = gr.Slider(2, 60, value=24, step=1, label="Walk frames")
             walk_button = gr.Button("Walk from here to seed N", elem_id="faces-walk-from-photo")
         with gr.Row():
             animation = gr.Image(label="From your face to the seed's", type="filepath", format="gif",

@@ -138,6 +138,8 @@ def test_projection_endpoint_through_gradio_client(server, tmp_path):
     assert load_file(latent_file)["latent"].shape == (1, 8)
     again = server.predict(editor, 20, 3, api_name="/faces_project")[3]
     assert load_file(again)["latent"].equal(load_file(latent_file)["latent"])  # same start seed, same latent
+    other = server.predict(editor, 20, 4, api_name="/faces_project")[3]
+    assert not load_file(other)["latent"].equal(load_file(latent_file)["latent"])  # another start seed, another
 
 
 def test_projection_bad_input_gets_our_messages_and_the_server_keeps_serving(server, tmp_path):

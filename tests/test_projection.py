@@ -211,11 +211,50 @@ def test_bad_latents_are_refused(pipe, latent, message):
         pipe.check_latent(latent)
 
 
-def test_walk_from_a_latent_to_a_seed_ends_at_both(pipe):
-    out = pipe.project(photo(), 3, num_candidates=4, loss_weights=NO_FEATURES, output_type="pt")
+def test_walk_from_a_latent_to_a_seed_ends_at_both(faces_pipe):
+    pipe = faces_pipe  # the embedded weights: the tiny model's faces are all but alike
+    out = pipe.project(photo((64, 64)), 3, num_candidates=4, loss_weights=NO_FEATURES, output_type="pt")
     seed_face = pipe(seeds=[9], output_type="pt").images
     from gan_models.core.pipelines import noise_for_seeds
     frames = pipe.interpolate_latents(out.latent, noise_for_seeds([9], (pipe.latent_dim,)), 5, output_type="pt").images
     assert frames.shape[0] == 5
     torch.testing.assert_close(frames[0:1], out.images, atol=1e-4, rtol=0)
     torch.testing.assert_close(frames[-1:], seed_face, atol=1e-4, rtol=0)
+    assert (frames[0] - frames[-1]).abs().mean() > 0.05  # two different faces: the ends cannot be swapped unseen
+
+
+def test_the_prior_keeps_the_latent_on_the_shell_of_random_latents(pipe):
+    """With big steps and no prior, z drifts off the sphere where N(0, I) draws live; the prior holds it there."""
+    loose = pipe.project(photo(), 60, num_candidates=4, learning_rate=1.0, loss_weights=ProjectionLoss(features=0, prior=0))
+    held = pipe.project(photo(), 60, num_candidates=4, learning_rate=1.0, loss_weights=ProjectionLoss(features=0, prior=10))
+    ratio = lambda out: float(out.latent.square().sum()) / pipe.latent_dim  # noqa: E731
+    assert abs(ratio(held) - 1) < 0.15 < abs(ratio(loose) - 1), (ratio(held), ratio(loose))
+
+
+def test_the_start_is_the_best_of_the_random_candidates(faces_pipe):
+    """0 steps: the result is the candidate (drawn from ``generator``) whose face has the smallest pixel loss."""
+    pipe = faces_pipe
+    target = pipe(seeds=[12345]).images[0]
+    out = pipe.project(target, 0, generator=torch.Generator().manual_seed(5), num_candidates=32,
+                       loss_weights=NO_FEATURES, output_type="pt")
+    candidates = torch.randn(32, pipe.latent_dim, generator=torch.Generator().manual_seed(5))
+    faces = pipe.generate(candidates).float()
+    seen = pil_to_tensor(target)
+    diff = faces - seen
+    loss = diff.square().flatten(1).mean(1) + 0.2 * diff.abs().flatten(1).mean(1)
+    best = int(loss.argmin())
+    assert out.start_seed_index == best and torch.equal(out.latent, candidates[best:best + 1])
+    assert out.psnr == pytest.approx(float(psnr(faces[best:best + 1], seen)), abs=0.01)
+    assert out.psnr > float(psnr(faces, seen).median()) + 0.5  # the best is well above a typical candidate
+
+
+def test_the_feature_loss_uses_the_pretrained_network_and_its_first_three_maps(pipe):
+    from gan_models.feature_networks import load_efficientnet_lite0_state
+
+    distance = pipe.feature_distance()
+    stem = load_efficientnet_lite0_state()["_conv_stem.weight"]
+    assert torch.equal(distance.features.stem[0].weight, stem) and distance.num_maps == 3
+    x = pil_to_tensor(photo((32, 32)))
+    assert [m.shape[1] for m in distance.maps(x)] == [24, 40, 112]
+    assert float(distance(x, distance.maps(x))) == pytest.approx(0.0, abs=1e-6)
+    assert float(distance(-x, distance.maps(x))) > 0.1
