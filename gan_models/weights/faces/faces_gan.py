@@ -939,7 +939,7 @@ class ProjectionLoss:
 
     mse: float = 1.0
     l1: float = 0.2
-    features: float = 0.5
+    features: float = 0.1
     prior: float = 0.05
 
 
@@ -1150,8 +1150,8 @@ class DCGANPipeline(GANPipeline):
         training faces), found by Adam on z through the frozen generator; see ``gan_models/faces/projection.py``.
 
         Starts from the best of ``num_candidates`` (256) latents drawn from ``generator`` (default: seed 0),
-        so the result is deterministic given ``generator``. ``num_frames`` (8) intermediate faces come back in
-        ``frames``; ``callback(step, num_steps, loss, image tensor or None)`` is called after each step.
+        so the result is deterministic given ``generator``. ``frames`` holds the start, the result and up to
+        ``num_frames`` - 1 (7) faces between; ``callback(step, num_steps, loss, image tensor or None)`` is called after each step.
         ``loss_weights=ProjectionLoss(features=0)`` runs without the feature network; ``learning_rate``
         (0.1) is Adam's. ``project_steps`` is the same as a generator of the steps, for a UI.
         """
@@ -1186,7 +1186,7 @@ class DCGANPipeline(GANPipeline):
             cache.pop(next((k for k in cache if k[0] == "net"), None), None)
             cache[key] = differentiable_generator(self.generator)
         features = self.feature_distance() if weights.features else None
-        frame_every = max(1, num_steps // num_frames) if num_frames and num_steps else 0
+        frame_every = -(-num_steps // num_frames) if num_frames and num_steps else 0  # ceil: at most num_frames - 1 between
         z, image_t, losses, frames, best = yield from project_latent(
             cache[key], self.latent_dim, target, features, num_steps=num_steps, num_candidates=num_candidates,
             generator=generator, learning_rate=learning_rate, weights=weights, frame_every=frame_every,
