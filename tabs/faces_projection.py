@@ -98,13 +98,16 @@ def make_projection_fns(models: Models, save_walk_gif):
         from gan_models.faces.projection import ProjectionOutput, save_latent
         from gan_models.feature_networks import FeatureNetworkError
 
+        try:  # the numbers first: a request with NaN steps and no photo is told about the steps
+            num_steps = check_int(num_steps, "steps", 0, MAX_STEPS)
+            start_seed = check_seed(start_seed, "start seed")
+        except InputError as err:
+            raise user_error(err) from err
         source = editor_photo(editor)
         if source is None:
             raise gr.Error("Upload, paste or take a photo first, and crop it to the face.", print_exception=False)
         pipe = pipeline()
         try:
-            num_steps = check_int(num_steps, "steps", 0, MAX_STEPS)
-            start_seed = check_seed(start_seed, "start seed")
             steps = pipe.project_steps(source, num_steps, generator=torch.Generator().manual_seed(start_seed))
         except InputError as err:
             raise user_error(err) from err
