@@ -12,6 +12,7 @@ from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 
 from .common import Models, as_files, output_path, user_error
+from .faces_projection import projection_section
 
 MAX_FACES = 64
 
@@ -61,16 +62,22 @@ def make_faces_fns(models: Models):
             out = pipe.interpolate(seed_a, seed_b, num_frames, truncation=truncation)
         except InputError as err:
             raise user_error(err) from err
-        frames = [im.resize((128, 128)) for im in out.images]
-        frames = frames + frames[-2:0:-1]  # there and back, so the loop is seamless
-        # what GIF saving does to each RGB frame, done here one frame at a time so the bar can follow it
-        frames = [im.convert("P", palette=Image.Palette.ADAPTIVE)
-                  for im in progress.tqdm(frames, desc="Encoding the GIF", unit="frames")]
-        path = output_path(".gif")
-        frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
-        return str(path), str(path)
+        path = save_walk_gif(out.images, progress)
+        return path, path
 
     return faces, interpolate
+
+
+def save_walk_gif(images, progress) -> str:
+    """A walk's frames as a looping GIF (there and back) of our own; returns its path. ``progress``: Gradio's."""
+    frames = [im.resize((128, 128)) for im in images]
+    frames = frames + frames[-2:0:-1]  # there and back, so the loop is seamless
+    # what GIF saving does to each RGB frame, done here one frame at a time so the bar can follow it
+    frames = [im.convert("P", palette=Image.Palette.ADAPTIVE)
+              for im in progress.tqdm(frames, desc="Encoding the GIF", unit="frames")]
+    path = output_path(".gif")
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
+    return str(path)
 
 
 def faces_tab(models: Models) -> None:
@@ -100,6 +107,7 @@ def faces_tab(models: Models) -> None:
         with gr.Row():
             animation = gr.Image(label="Walk in latent space", type="filepath", format="gif", elem_id="faces-walk")
             gif_file = gr.File(label="Download the GIF")
+    projection_section(models, truncation, save_walk_gif)
     gr.Markdown(FACES_HOW)
     weights_note = gr.Markdown()
 

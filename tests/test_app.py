@@ -121,6 +121,90 @@ def test_interpolation_endpoint(server):
         assert gif.n_frames == 10
 
 
+def test_projection_endpoint_through_gradio_client(server, tmp_path):
+    """/faces_project with the crop editor's payload, as the page sends it: the photo | face picture, the frames,
+    a note and a latent file that loads again (tiny model: 32x32 faces, latent 8)."""
+    from gradio_client import handle_file
+    from safetensors.torch import load_file
+
+    path = tmp_path / "me.png"
+    Image.new("RGB", (80, 60), (200, 150, 120)).save(path)
+    editor = {"background": handle_file(str(path)), "layers": [], "composite": handle_file(str(path))}
+    compared, frames, note, latent_file = server.predict(editor, 20, 3, api_name="/faces_project")
+    with Image.open(compared) as im:
+        assert im.size == (2 * 192 + 8, 192)
+    assert [f["caption"] for f in frames][0] == "start" and frames[-1]["caption"] == "step 20" and len(frames) == 8
+    assert note.startswith("PSNR ") and "after 20 steps" in note and "centre square" in note
+    assert load_file(latent_file)["latent"].shape == (1, 8)
+    again = server.predict(editor, 20, 3, api_name="/faces_project")[3]
+    assert load_file(again)["latent"].equal(load_file(latent_file)["latent"])  # same start seed, same latent
+    other = server.predict(editor, 20, 4, api_name="/faces_project")[3]
+    assert not load_file(other)["latent"].equal(load_file(latent_file)["latent"])  # another start seed, another
+
+
+def test_projection_bad_input_gets_our_messages_and_the_server_keeps_serving(server, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    text = tmp_path / "photo.png"
+    text.write_text("not a picture at all")
+    small = tmp_path / "small.png"
+    Image.new("RGB", (20, 20)).save(small)
+    cases = [({"background": None, "layers": [], "composite": None}, "Upload, paste or take a photo first"),
+             ({"background": handle_file(str(text)), "layers": [], "composite": handle_file(str(text))},
+              "not a readable image"),
+             ({"background": handle_file(str(small)), "layers": [], "composite": handle_file(str(small))},
+              "too small")]
+    for editor, message in cases:
+        with pytest.raises(AppError, match=message):
+            server.predict(editor, 10, 0, api_name="/faces_project")
+    gallery, _ = server.predict(1, 2, 0.8, api_name="/faces")
+    assert len(gallery) == 2
+
+
+def test_projection_functions_walk_and_latent_files(tiny_models, tmp_path):
+    """The section's functions without the server: a walk from the projected latent, a latent file loaded
+    back, and bad latent files refused with a message (what was on the page stays: nothing is returned)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from tabs.faces import save_walk_gif
+    from tabs.faces_projection import make_projection_fns
+
+    class NoProgress:
+        def __call__(self, *args, **kwargs):
+            pass
+
+        def tqdm(self, iterable, **kwargs):
+            return iterable
+
+    project, load, walk = make_projection_fns(tiny_models, save_walk_gif)
+    path = tmp_path / "me.png"
+    Image.new("RGB", (40, 40), (90, 120, 200)).save(path)
+    *_, final = project(str(path), 10, 0, progress=NoProgress())
+    compared, frames, note, latent_file, latent = final
+    gif, download = walk(latent, 5, 4, 1.0, progress=NoProgress())
+    with Image.open(gif) as im:
+        assert im.n_frames == 6 and gif == download  # 4 frames there and 2 back
+    loaded, face, message = load(latent_file)
+    assert torch.equal(loaded, latent) and message.startswith("Loaded a latent")
+    with Image.open(face) as im:
+        assert im.size == (192, 192)
+    with pytest.raises(gr.Error, match="Find the closest face to a photo first"):
+        walk(None, 5, 4, 1.0, progress=NoProgress())
+    bad = {"nan.safetensors": {"latent": torch.full((1, 8), float("nan"))},
+           "shape.safetensors": {"latent": torch.zeros(1, 128)},
+           "ints.safetensors": {"latent": torch.zeros(1, 8, dtype=torch.int32)},
+           "name.safetensors": {"weights": torch.zeros(1, 8)}}
+    for name, tensors in bad.items():
+        save_file(tensors, str(tmp_path / name))
+        with pytest.raises(gr.Error, match="The latent file is refused"):
+            load(str(tmp_path / name))
+    (tmp_path / "pickle.pt").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(gr.Error, match="must be .safetensors"):
+        load(str(tmp_path / "pickle.pt"))
+
+
 def test_command_line_options(monkeypatch):
     captured = {}
 
@@ -148,6 +232,7 @@ API = {
     "/faces": [("seed", "Number"), ("num_images", "Slider"), ("truncation", "Slider")],
     "/faces_interpolate": [("seed_a", "Number"), ("seed_b", "Number"), ("num_frames", "Slider"),
                            ("truncation", "Slider")],
+    "/faces_project": [("editor", "Imageeditor"), ("num_steps", "Slider"), ("start_seed", "Number")],
     "/digits": [("digit", "Dropdown"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
     "/digits_same_style": [("seed", "Number"), ("num_styles", "Slider"), ("truncation", "Slider")],
     "/birds": [("prompt", "Textbox"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],

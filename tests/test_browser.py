@@ -365,3 +365,31 @@ def test_a_file_that_is_not_a_picture_gets_our_message(page, tmp_path):
     wait_until(lambda: images(page, "#maps-input"), "the upload shown (as a broken picture)")
     page.get_by_role("button", name="Translate", exact=True).click()
     assert "The upload is not a readable image: use a PNG, JPEG, WebP or GIF file" in toast(page)
+
+
+# ----------------------------------------------------------------------------- bring your own face
+def test_a_photo_is_projected_and_walked_from(page, tmp_path):
+    """The projection section: the framing example is there; a photo set in the crop editor (a face the model
+    drew, at 100x100) gets the photo | face picture, the optimisation's frames, a note and a latent file; the
+    walk from it to a seed gives a GIF. The progress bar shows the steps."""
+    from gan_models.faces.pipeline import DCGANPipeline
+
+    me = tmp_path / "me.png"
+    DCGANPipeline.from_pretrained(DEMOS["faces"].embedded)(seeds=[77]).images[0].resize((100, 100)).save(me)
+    decoded(page, "#faces-gallery", 16)
+    open_accordion(page, "Bring your own face")
+    decoded(page, "#faces-framing", 1)
+    page.evaluate(PROGRESS_WATCH)
+    page.locator("#faces-photo input[type=file]").first.set_input_files(str(me))
+    set_number(page, "number input for Steps", 20)
+    page.get_by_role("button", name="Find the closest face").click()
+    compared, = decoded(page, "#faces-projected", 1)
+    assert (compared["w"], compared["h"]) == (2 * 192 + 8, 192)
+    decoded(page, "#faces-projection-frames", 8)
+    visible(page.get_by_text(re.compile(r"PSNR \d+\.\d dB against your photo at 64x64 after 20 steps"))).wait_for()
+    seen = page.evaluate("() => window.__progress")
+    assert any(re.search(r"Step \d+/20", s) for s in seen), seen
+    visible(page.locator("#faces-latent-file a")).wait_for()  # the download link
+    page.get_by_role("button", name="Walk from here to seed N").click()
+    decoded(page, "#faces-photo-walk", 1)
+    no_error_toast(page)

