@@ -84,8 +84,9 @@ def load_domains(args) -> list[dict]:
         images = load_image_tensor(name, column, size, "RGB", args.split, args.dataset_config, max_rows=args.max_rows)
         train_idx, held_idx = holdout_split(len(images), args.holdout, args.holdout_seed)
         held = images[held_idx]
-        keep = size // (16 * args.scale) * (16 * args.scale)  # scored whole, centre-cropped to a multiple of 64
-        top = (size - keep) // 2                               # (maps: 286 -> 256, native pixels)
+        multiple = 16 * args.scale if size >= 16 * args.scale else args.scale
+        keep = size // multiple * multiple  # scored whole, centre-cropped to a multiple of 64 (maps: 286 -> 256)
+        top = (size - keep) // 2
         domains.append({"name": Path(name).name, "train": images[train_idx],
                         "held": held[:, :, top:top + keep, top:top + keep]})
     return domains
