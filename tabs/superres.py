@@ -7,10 +7,10 @@ import time
 import gradio as gr
 from PIL import Image
 
-from gan_models.core.checks import InputError, check_float
+from gan_models.core.checks import MAX_SEED, InputError, check_float, check_seed
 from gan_models.registry import DEMOS
 
-from .common import Models, as_files, guard_upload, open_upload, user_error
+from .common import Models, as_files, guard_upload, on_first_visit, open_upload, user_error
 
 MAX_UPLOAD_PIXELS = 40_000_000   # refused from the header, before anything is decoded
 MAX_UPSCALE_PIXELS = 512 * 512   # what the pipeline upscales (SuperResolutionPipeline.max_pixels); the tab says so
@@ -116,7 +116,24 @@ def make_superres_fns(models: Models):
                                                                              Image.Resampling.NEAREST))
         return tuple(as_files(crops))
 
-    return upscale, zoom
+    def example(kind, seed):
+        """An example input made by the gallery's own models, never cut from the data: a 64x64 face from the Faces
+        tab's DCGAN ("face"), or ("aerial") a 64x64 aerial photo: pix2pix's photo of a map drawn by code, shrunk."""
+        try:
+            seed = check_seed(seed)
+            if kind == "face":
+                picture = models.get(DEMOS["faces"]).pipeline(1, seed=seed, truncation=0.8).images[0]
+            else:
+                from gan_models.maps.palette import draw_map
+
+                maps = models.get(DEMOS["maps"]).pipeline
+                picture = maps(draw_map(seed, maps.tile_size), "b2a", mode="fit").images[0]
+                picture = picture.resize((64, 64), Image.Resampling.BICUBIC)
+        except InputError as err:
+            raise user_error(err) from err
+        return as_files([picture])[0]
+
+    return upscale, zoom, example
 
 
 def send_to_superres_button(gallery: gr.Gallery, what: str):
@@ -140,7 +157,13 @@ def picked(gallery_value, index):
 
 def superres_tab(models: Models):
     """Builds the tab; returns (weights note, the input image, the tab's id) for app.py's send buttons."""
-    upscale, zoom = make_superres_fns(models)
+    upscale, zoom, example = make_superres_fns(models)
+
+    def first_visit(seed):
+        """What the tab shows before any click: seed's face from the Faces tab, upscaled three ways."""
+        source = example("face", seed)
+        return (source, *upscale(source, progress=None))
+
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             source = guard_upload(gr.Image(label="Input: a small picture (upload or paste)", type="filepath",
@@ -148,6 +171,11 @@ def superres_tab(models: Models):
                                            elem_id="superres-input"), MAX_UPLOAD_PIXELS)
             run = gr.Button("Upscale 4x", variant="primary")
             note = gr.Markdown(f"Up to {MAX_UPSCALE_PIXELS:,} input pixels (e.g. 512x512 -> 2048x2048).")
+            with gr.Group():
+                seed = gr.Number(value=0, label="Example seed", precision=0, minimum=0, maximum=MAX_SEED)
+                with gr.Row():
+                    example_face = gr.Button("Example face (made by the DCGAN)", size="sm")
+                    example_aerial = gr.Button("Example aerial photo (made by pix2pix)", size="sm")
         outputs = []
         for method in METHODS:
             with gr.Column(scale=2):
@@ -168,5 +196,9 @@ def superres_tab(models: Models):
         zoom, [*outputs, x, y, size], crops, api_name=False)
     for control in (x, y, size):
         control.release(zoom, [*outputs, x, y, size], crops, api_name=False)
+    on_first_visit(first_visit, seed, [source, *outputs, note]).then(zoom, [*outputs, x, y, size], crops,
+                                                                    api_name=False)
+    example_face.click(lambda s: example("face", s), seed, source, api_name=False)
+    example_aerial.click(lambda s: example("aerial", s), seed, source, api_name=False)
     return weights_note, source
 

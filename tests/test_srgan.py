@@ -181,7 +181,7 @@ def tab_fns(pipe, tmp_path):
 
 
 def test_upscale_gives_three_files_and_the_zoom_crops_the_same_square_of_each(tab_fns, tmp_path):
-    upscale, zoom = tab_fns
+    upscale, zoom, _ = tab_fns
     source = tmp_path / "small.png"
     photo(24, 16).save(source)
     bicubic, srresnet, srgan, note = upscale(str(source), progress=None)
@@ -194,13 +194,24 @@ def test_upscale_gives_three_files_and_the_zoom_crops_the_same_square_of_each(ta
     assert np.array_equal(np.asarray(Image.open(crops[2]).convert("RGB")), np.asarray(expected))
 
 
+def test_the_examples_are_made_by_the_gallerys_own_models(tab_fns):
+    _, _, example = tab_fns
+    face, again, other = example("face", 3), example("face", 3), example("face", 4)
+    assert Image.open(face).size == (64, 64)
+    assert np.array_equal(np.asarray(Image.open(face)), np.asarray(Image.open(again)))
+    assert not np.array_equal(np.asarray(Image.open(face)), np.asarray(Image.open(other)))
+    assert Image.open(example("aerial", 0)).size == (64, 64)
+    with pytest.raises(gr.Error, match="seed must be between"):
+        example("face", -1)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: Image.new("RGB", (1, 1)).save(p), "too small"),
     (lambda p: Image.new("RGB", (700, 500)).save(p), "largest accepted"),
     (lambda p: Path(p).write_bytes(b"GIF89a but not really"), "not a readable image"),
 ])
 def test_the_tab_turns_bad_pictures_into_messages(tab_fns, tmp_path, make, message):
-    upscale, _ = tab_fns
+    upscale, _, _ = tab_fns
     path = tmp_path / "input.png"
     make(path)
     with pytest.raises(gr.Error, match=message):

@@ -66,6 +66,8 @@ def parse_args(argv=None):
     a("--pixel_weight", type=float, default=1.0, help="weight of the L1 pixel loss (both phases)")
     a("--feature_weight", type=float, default=0.05, help="phase gan: weight of the EfficientNet feature loss")
     a("--adv_weight", type=float, default=5e-3, help="phase gan: weight of the adversarial loss (ESRGAN's 5e-3)")
+    a("--decay_steps", type=int, default=0, help="decay both learning rates linearly to 0 over the last N steps "
+      "(a function of the step: a resumed run with a larger --max_steps follows the new schedule)")
     a("--eval_steps", type=int, default=1000, help="PSNR of the held-out pictures every N steps (needs --holdout)")
     a("--eval_images", type=int, default=64, help="held-out pictures per dataset scored during training")
     args = parser.parse_args(argv)
@@ -175,10 +177,18 @@ def main(args) -> Path:
                 (best_dir / "metrics.json").write_text(json.dumps({"step": step, **result}, indent=1) + "\n")
         return result
 
+    def set_lr(step):  # a pure function of the step (the optimizers' saved learning rates are overridden)
+        start = args.max_steps - args.decay_steps
+        factor = 1.0 if not args.decay_steps or step < start else max(0.0, 1.0 - (step - start) / args.decay_steps)
+        for opt, lr in ((opt_g, args.lr_g), (opt_d, args.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
+
     deadline = common.Deadline(args.max_minutes, accelerator)
     G.train(); D.train()
     while state.step < args.max_steps and not deadline.reached(state.step):
         step = state.step
+        set_lr(step)
         hr = hr_patches(domains, step, args, accelerator.process_index, device).contiguous(
             memory_format=torch.channels_last)
         lr = downscale(hr, args.scale)
