@@ -141,8 +141,11 @@ def send_to_superres_button(gallery: gr.Gallery, what: str):
     Super-resolution tab. Returns (button, selected index state); app.py wires the click once that tab exists."""
     selected = gr.State(0)
     button = gr.Button(f"Send the selected {what} to Super-resolution", size="sm")
-    gallery.select(lambda event: event.index if isinstance(event.index, int) else 0, None, selected,
-                   api_name=False)
+
+    def select(event: gr.SelectData):  # Gradio passes the selection by this annotation
+        return event.index if isinstance(event.index, int) else 0
+
+    gallery.select(select, None, selected, api_name=False)
     return button, selected
 
 
