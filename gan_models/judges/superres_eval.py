@@ -102,7 +102,7 @@ def upscale_all(pipe, lr: torch.Tensor, method: str, batch: int = 16) -> torch.T
 
 
 def evaluate_superres(pipe, holdout: int = 200, holdout_seed: int = 0, kid_images: int = 100, features=None,
-                      domains=DOMAINS) -> dict:
+                      domains=DOMAINS, methods=METHODS, floor: bool = True) -> dict:
     """Bicubic, SRResNet and SRGAN on each domain's held-out pictures.
 
     PSNR / SSIM on Y (border of ``scale`` cropped) over all ``holdout`` pictures; the high-frequency energy of
@@ -118,16 +118,16 @@ def evaluate_superres(pipe, holdout: int = 200, holdout_seed: int = 0, kid_image
               "kid_images": kid_images if features else 0, "domains": {}}
     for name, dataset, column, size in domains:
         hr_u8, floor_u8 = held_out_hr(dataset, column, size, holdout, holdout_seed, s,
-                                      floor_rows=kid_images if features else 0)
+                                      floor_rows=kid_images if features and floor else 0)
         hr = hr_u8.float() / 127.5 - 1
         lr = downscale_uint8(hr_u8, s)
         hfe_real = float(high_frequency_energy(hr, s).mean())
         scores = {"num_images": len(hr), "hr_size": hr.shape[-1], "lr_size": lr.shape[-1], "methods": {}}
         real_feats = features(hr_u8[:kid_images]) if features else None
-        if features:
+        if features and floor:
             scores["floor"] = {k: v for k, v in fid_kid(real_feats, features(floor_u8)).items()
                                if k in ("fid", "kid", "kid_std", "num_real", "num_fake")}
-        for method in METHODS:
+        for method in methods:
             sr = upscale_all(pipe, lr, method)
             psnr, ssim = psnr_ssim_y(sr, hr, s)
             row = {"psnr": round(float(psnr.mean()), 3), "ssim": round(float(ssim.mean()), 4),
@@ -153,7 +153,7 @@ def superres_markdown(result: dict) -> str:
             if kid:
                 line += f" {r['fid']:.1f} | {r['kid']:.4f} |"
             lines.append(line)
-        if kid:
+        if kid and "floor" in d:
             f = d["floor"]
             lines.append(f"| {name} | real vs real (floor) | | | 1.00 | {f['fid']:.1f} | {f['kid']:.4f} |")
     note = (f"\n{next(iter(result['domains'].values()))['num_images']} held-out pictures per domain "
@@ -176,6 +176,9 @@ def main(argv=None):
     parser.add_argument("--holdout", type=int, default=200)
     parser.add_argument("--holdout_seed", type=int, default=0)
     parser.add_argument("--kid_images", type=int, default=100, help="0: no FID/KID (no Inception weights needed)")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of " + ", ".join(METHODS))
+    parser.add_argument("--no_floor", action="store_true", help="skip the real-vs-real floor of FID/KID")
+    parser.add_argument("--merge", default=None, help="a results .json of an earlier run to add these methods to")
     parser.add_argument("--out", default=None, help="write <out>.json and <out>.md")
     args = parser.parse_args(argv)
     from ..registry import DEMOS
@@ -188,8 +191,25 @@ def main(argv=None):
 
         features = InceptionFeatures()
     t0 = time.perf_counter()
-    result = evaluate_superres(pipe, args.holdout, args.holdout_seed, args.kid_images, features)
+    methods = tuple(m for m in args.methods.split(",") if m)
+    if not set(methods) <= set(METHODS):
+        parser.error(f"--methods: choose from {', '.join(METHODS)}")
+    result = evaluate_superres(pipe, args.holdout, args.holdout_seed, args.kid_images, features, methods=methods,
+                               floor=not args.no_floor)
     result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["weights"] = {m: str(args.weights or demo.embedded) for m in methods}
+    if args.merge:  # the same held-out sets and counts, other methods (or weights): one table
+        earlier = json.loads(Path(args.merge).read_text())
+        for key in ("holdout", "holdout_seed", "kid_images", "scale"):
+            if earlier[key] != result[key]:
+                raise SystemExit(f"error: --merge {args.merge} has {key} {earlier[key]}, this run {result[key]}")
+        for name, d in result["domains"].items():
+            earlier["domains"][name]["methods"].update(d["methods"])
+            earlier["domains"][name]["methods"] = {m: earlier["domains"][name]["methods"][m] for m in METHODS
+                                                   if m in earlier["domains"][name]["methods"]}
+        earlier["weights"] = {**earlier.get("weights", {}), **result["weights"]}
+        earlier["seconds"] = round(earlier.get("seconds", 0) + result["seconds"], 1)
+        result = earlier
     print(json.dumps(result, indent=1))
     print(superres_markdown(result))
     if args.out:
