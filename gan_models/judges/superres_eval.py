@@ -73,16 +73,19 @@ def held_out_hr(dataset: str, column: str, size: int, holdout: int, seed: int, s
     """The rows train_srgan.py holds out (--holdout, --holdout_seed), decoded as it decodes them and centre-cropped
     to a multiple of 16 x scale (maps: 286 -> 256, native pixels), uint8; and ``floor_rows`` training rows the same
     way (the real-vs-real floor of a distribution distance at this count)."""
-    from ..data import holdout_split, load_image_tensor
+    from ..data import holdout_split, images_to_uint8, load_hf_dataset
 
-    images = load_image_tensor(dataset, column, size, "RGB")
-    train_idx, held_idx = holdout_split(len(images), holdout, seed)
+    ds = load_hf_dataset(dataset)
+    train_idx, held_idx = holdout_split(len(ds), holdout, seed)  # the split train_srgan.py draws (same row count)
     multiple = 16 * scale if size >= 16 * scale else scale
     keep = size // multiple * multiple
     top = (size - keep) // 2
-    crop = lambda x: x[:, :, top:top + keep, top:top + keep].contiguous()  # noqa: E731
-    floor = crop(images[train_idx[:floor_rows]]) if floor_rows else None
-    return crop(images[held_idx]), floor
+
+    def decode(rows):  # only these rows, decoded as training decodes them (square_image at ``size``)
+        images = images_to_uint8(ds.select(rows.tolist())[column], size)
+        return images[:, :, top:top + keep, top:top + keep].contiguous()
+
+    return decode(held_idx), (decode(train_idx[:floor_rows]) if floor_rows else None)
 
 
 def downscale_uint8(hr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -177,6 +180,8 @@ def main(argv=None):
     parser.add_argument("--holdout_seed", type=int, default=0)
     parser.add_argument("--kid_images", type=int, default=100, help="0: no FID/KID (no Inception weights needed)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of " + ", ".join(METHODS))
+    parser.add_argument("--domains", default=",".join(d[0] for d in DOMAINS),
+                        help="comma-separated, of " + ", ".join(d[0] for d in DOMAINS))
     parser.add_argument("--no_floor", action="store_true", help="skip the real-vs-real floor of FID/KID")
     parser.add_argument("--merge", default=None, help="a results .json of an earlier run to add these methods to")
     parser.add_argument("--out", default=None, help="write <out>.json and <out>.md")
@@ -194,8 +199,9 @@ def main(argv=None):
     methods = tuple(m for m in args.methods.split(",") if m)
     if not set(methods) <= set(METHODS):
         parser.error(f"--methods: choose from {', '.join(METHODS)}")
+    domains = tuple(d for d in DOMAINS if d[0] in args.domains.split(","))
     result = evaluate_superres(pipe, args.holdout, args.holdout_seed, args.kid_images, features, methods=methods,
-                               floor=not args.no_floor)
+                               floor=not args.no_floor, domains=domains)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["weights"] = {m: str(args.weights or demo.embedded) for m in methods}
     if args.merge:  # the same held-out sets and counts, other methods (or weights): one table
