@@ -112,11 +112,12 @@ def test_rgba_palette_and_16_bit_pictures_are_converted(pipe, tmp_path):
     assert np.asarray(pipe(rgba, "bicubic").images[0]).min() == 255
     palette = photo(16, 16).convert("P", palette=Image.Palette.ADAPTIVE)
     assert pipe(palette, "srgan").images[0].size == (64, 64)
-    deep = np.full((16, 16), 65535, dtype=np.uint16)  # 16-bit white
+    deep = np.full((16, 16), 32896, dtype=np.uint16)  # 16-bit mid grey: scaled to 8 bits (128), not clipped to 255
     path = tmp_path / "deep.png"
     Image.fromarray(deep).save(path)
     assert Image.open(path).mode.startswith("I")
-    assert np.asarray(pipe(str(path), "bicubic").images[0]).min() == 255
+    grey = np.asarray(pipe(str(path), "bicubic").images[0])
+    assert grey.min() == grey.max() == 128
 
 
 def test_not_an_image_and_a_bad_model_name_are_refused(pipe, tmp_path):
