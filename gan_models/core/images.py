@@ -92,3 +92,16 @@ def as_rgb(image) -> Image.Image:
         return image.convert("RGB")
     except (ValueError, OSError) as err:
         raise InputError(f"images of mode {image.mode} cannot be read: {err}") from None
+
+
+def open_checked(image, max_pixels: int, limit: str):
+    """A file path opened lazily (its size read from the header alone) or a picture as given, refused with an
+    InputError if it claims more than ``max_pixels`` (``limit`` says the largest accepted, for the message)."""
+    if isinstance(image, (str, Path)):
+        try:
+            image = Image.open(image)
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read the image file: {err}") from None
+    if isinstance(image, Image.Image) and image.width * image.height > max_pixels:
+        raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is {limit}")
+    return image

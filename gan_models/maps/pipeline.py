@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from ..core.images import as_rgb, square_image, tile_starts  # noqa: F401  (as_rgb: also this module's)
+from ..core.images import as_rgb, open_checked, square_image, tile_starts  # noqa: F401  (as_rgb: also this module's)
 from ..core.modeling import fuse_batchnorm
 from ..core.checks import InputError
 from ..core.pipelines import CORE_MODULES, GANPipeline, GANPipelineOutput, check_output_type, to_output
@@ -83,15 +82,7 @@ class Pix2PixPipeline(GANPipeline):
         """The RGB picture the model will see, and a sentence saying what was done to it."""
         if mode not in ("tiles", "fit"):
             raise InputError(f"mode must be 'tiles' or 'fit', got {mode!r}")
-        if isinstance(image, (str, Path)):  # opened lazily: the size below is read from the header alone
-            try:
-                image = Image.open(image)
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
-                raise InputError(f"cannot read the image file: {err}") from None
-        if isinstance(image, Image.Image) and image.width * image.height > self.max_input_pixels:
-            raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is "
-                             f"{self.max_input_pixels // 1_000_000} megapixels")
-        image = as_rgb(image)
+        image = as_rgb(open_checked(image, self.max_input_pixels, f"{self.max_input_pixels // 1_000_000} megapixels"))
         w, h, t = image.width, image.height, self.tile_size
         if w * h > self.max_input_pixels:
             raise InputError(f"the image is {w}x{h} pixels; the largest accepted is "

@@ -9,7 +9,6 @@ loss). ``model="bicubic"`` is the baseline both are compared with.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +17,7 @@ from diffusers import ImagePipelineOutput
 from PIL import Image
 
 from ..core.checks import InputError, check_int
-from ..core.images import as_rgb, tile_starts
+from ..core.images import as_rgb, open_checked, tile_starts
 from ..core.pipelines import CORE_MODULES, GANPipeline, check_output_type, to_output
 from .srgan import SRResNetGenerator
 
@@ -75,15 +74,7 @@ class SuperResolutionPipeline(GANPipeline):
 
     def prepare(self, image) -> Image.Image:
         """The RGB picture to upscale, after the size checks (a file's size is read from its header first)."""
-        if isinstance(image, (str, Path)):
-            try:
-                image = Image.open(image)
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
-                raise InputError(f"cannot read the image file: {err}") from None
-        if isinstance(image, Image.Image) and image.width * image.height > self.max_input_pixels:
-            raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is "
-                             f"{self.max_pixels:,} pixels (for example 512x512)")
-        image = as_rgb(image)
+        image = as_rgb(open_checked(image, self.max_input_pixels, f"{self.max_pixels:,} pixels (for example 512x512)"))
         w, h = image.size
         if min(w, h) < self.min_side:
             raise InputError(f"the image is {w}x{h} pixels, too small to upscale: give at least "

@@ -664,6 +664,19 @@ def as_rgb(image) -> Image.Image:
     except (ValueError, OSError) as err:
         raise InputError(f"images of mode {image.mode} cannot be read: {err}") from None
 
+
+def open_checked(image, max_pixels: int, limit: str):
+    """A file path opened lazily (its size read from the header alone) or a picture as given, refused with an
+    InputError if it claims more than ``max_pixels`` (``limit`` says the largest accepted, for the message)."""
+    if isinstance(image, (str, Path)):
+        try:
+            image = Image.open(image)
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read the image file: {err}") from None
+    if isinstance(image, Image.Image) and image.width * image.height > max_pixels:
+        raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is {limit}")
+    return image
+
 # ------------------------------------------------------------ from gan_models.maps.palette
 """What is particular to the maps demo: the map palette, a palette-based score, maps drawn by code.
 
@@ -951,7 +964,6 @@ class Pix2PixGenerator(GANModel):
 
 import copy
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -1024,15 +1036,7 @@ class Pix2PixPipeline(GANPipeline):
         """The RGB picture the model will see, and a sentence saying what was done to it."""
         if mode not in ("tiles", "fit"):
             raise InputError(f"mode must be 'tiles' or 'fit', got {mode!r}")
-        if isinstance(image, (str, Path)):  # opened lazily: the size below is read from the header alone
-            try:
-                image = Image.open(image)
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
-                raise InputError(f"cannot read the image file: {err}") from None
-        if isinstance(image, Image.Image) and image.width * image.height > self.max_input_pixels:
-            raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is "
-                             f"{self.max_input_pixels // 1_000_000} megapixels")
-        image = as_rgb(image)
+        image = as_rgb(open_checked(image, self.max_input_pixels, f"{self.max_input_pixels // 1_000_000} megapixels"))
         w, h, t = image.width, image.height, self.tile_size
         if w * h > self.max_input_pixels:
             raise InputError(f"the image is {w}x{h} pixels; the largest accepted is "

@@ -664,6 +664,19 @@ def as_rgb(image) -> Image.Image:
     except (ValueError, OSError) as err:
         raise InputError(f"images of mode {image.mode} cannot be read: {err}") from None
 
+
+def open_checked(image, max_pixels: int, limit: str):
+    """A file path opened lazily (its size read from the header alone) or a picture as given, refused with an
+    InputError if it claims more than ``max_pixels`` (``limit`` says the largest accepted, for the message)."""
+    if isinstance(image, (str, Path)):
+        try:
+            image = Image.open(image)
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read the image file: {err}") from None
+    if isinstance(image, Image.Image) and image.width * image.height > max_pixels:
+        raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is {limit}")
+    return image
+
 # ------------------------------------------------------------ from gan_models.superres.srgan
 """SRGAN (Ledig et al. 2017): 4x single-image super-resolution. Generator and discriminator side by side.
 
@@ -776,7 +789,6 @@ loss). ``model="bicubic"`` is the baseline both are compared with.
 
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -838,15 +850,7 @@ class SuperResolutionPipeline(GANPipeline):
 
     def prepare(self, image) -> Image.Image:
         """The RGB picture to upscale, after the size checks (a file's size is read from its header first)."""
-        if isinstance(image, (str, Path)):
-            try:
-                image = Image.open(image)
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
-                raise InputError(f"cannot read the image file: {err}") from None
-        if isinstance(image, Image.Image) and image.width * image.height > self.max_input_pixels:
-            raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is "
-                             f"{self.max_pixels:,} pixels (for example 512x512)")
-        image = as_rgb(image)
+        image = as_rgb(open_checked(image, self.max_input_pixels, f"{self.max_pixels:,} pixels (for example 512x512)"))
         w, h = image.size
         if min(w, h) < self.min_side:
             raise InputError(f"the image is {w}x{h} pixels, too small to upscale: give at least "
