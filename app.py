@@ -25,6 +25,7 @@ from tabs.digits import digits_tab
 from tabs.faces import faces_tab
 from tabs.maps import maps_tab
 from tabs.playground import playground_tab
+from tabs.superres import picked, superres_tab
 
 QUEUE_SIZE = 32
 
@@ -34,20 +35,28 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     with gr.Blocks(title="GAN Gallery", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# GAN Gallery\nGenerative adversarial networks you can play with, on a CPU. "
                     "Each tab is one model; each says how it works and where its weights came from.")
-        with gr.Tab(DEMOS["faces"].title):
-            faces_note = faces_tab(models)
-        demo.load(lambda: models.describe(DEMOS["faces"]), None, faces_note, api_name=False)
-        with gr.Tab(DEMOS["digits"].title):
-            digits_note = digits_tab(models)
-        demo.load(lambda: models.describe(DEMOS["digits"]), None, digits_note, api_name=False)
-        with gr.Tab(DEMOS["birds"].title):
-            birds_note = birds_tab(models)
-        demo.load(lambda: models.describe(DEMOS["birds"]), None, birds_note, api_name=False)
-        with gr.Tab(DEMOS["maps"].title):
-            maps_note = maps_tab(models)
-        demo.load(lambda: models.describe(DEMOS["maps"]), None, maps_note, api_name=False)
-        with gr.Tab("GAN playground"):
-            playground_tab(models)
+        with gr.Tabs() as tabs:
+            with gr.Tab(DEMOS["faces"].title, id="faces"):
+                faces_note, faces_send = faces_tab(models)
+            demo.load(lambda: models.describe(DEMOS["faces"]), None, faces_note, api_name=False)
+            with gr.Tab(DEMOS["digits"].title, id="digits"):
+                digits_note = digits_tab(models)
+            demo.load(lambda: models.describe(DEMOS["digits"]), None, digits_note, api_name=False)
+            with gr.Tab(DEMOS["birds"].title, id="birds"):
+                birds_note, birds_send = birds_tab(models)
+            demo.load(lambda: models.describe(DEMOS["birds"]), None, birds_note, api_name=False)
+            with gr.Tab(DEMOS["maps"].title, id="maps"):
+                maps_note = maps_tab(models)
+            demo.load(lambda: models.describe(DEMOS["maps"]), None, maps_note, api_name=False)
+            with gr.Tab(DEMOS["superres"].title, id="superres"):
+                superres_note, superres_input = superres_tab(models)
+            demo.load(lambda: models.describe(DEMOS["superres"]), None, superres_note, api_name=False)
+            with gr.Tab("GAN playground", id="playground"):
+                playground_tab(models)
+        # "send to super-resolution" beside the Faces and Birds galleries: the picture becomes that tab's input
+        for gallery, button, selected in (faces_send, birds_send):
+            button.click(lambda value, index: (picked(value, index), gr.Tabs(selected="superres")),
+                         [gallery, selected], [superres_input, tabs], api_name=False)
     return demo
 
 

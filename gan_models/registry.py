@@ -36,6 +36,11 @@ def _maps():
     return Pix2PixPipeline
 
 
+def _superres():
+    from .superres.pipeline import SuperResolutionPipeline
+    return SuperResolutionPipeline
+
+
 @dataclass(frozen=True)
 class Demo:
     name: str            # tab key, spaces.yml key, weights folder name
@@ -68,5 +73,8 @@ DEMOS: dict[str, Demo] = {
              "64x64 birds that follow a description: a text-conditioned GAN trained on CUB birds and their captions."),
         Demo("maps", "Map ↔ aerial photo (pix2pix)", "maps", _maps, "image-to-image",
              "An aerial photo turned into a map, or a map into an aerial photo: pix2pix on the pix2pix maps pairs."),
+        Demo("superres", "Super-resolution (SRGAN)", "upscale", _superres, "image-to-image",
+             "A picture made 4x larger: bicubic, SRResNet and SRGAN side by side, trained on faces, bird photos "
+             "and aerial photos."),
     )
 }

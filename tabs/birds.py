@@ -14,6 +14,7 @@ from gan_models.core.checks import WeightsError
 from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 
+from .superres import send_to_superres_button
 from .common import Models, as_files, on_first_visit, user_error
 
 MAX_BIRDS = 32
@@ -149,6 +150,7 @@ def birds_tab(models: Models):
             gallery = gr.Gallery(label="Birds", columns=8, height="auto", object_fit="contain",
                                  buttons=["download", "download_all", "fullscreen"], format="png",
                                  elem_id="birds-gallery")
+            send, selected = send_to_superres_button(gallery, "bird")
             notes = gr.Markdown()
             gr.Examples([[p] for p in EXAMPLE_PROMPTS], inputs=[prompt], label="Example prompts (ours)")
     with gr.Accordion("Vary one word: same noise, the colour word swapped", open=False):
@@ -168,4 +170,4 @@ def birds_tab(models: Models):
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
         birds, [prompt, seed, count, truncation], [gallery, used, notes], api_name=False)
     swap.click(vary_word, [prompt, seed, rows, truncation], [swap_grid, swap_notes], api_name="birds_vary_word")
-    return weights_note
+    return weights_note, (gallery, send, selected)  # app.py wires the send button

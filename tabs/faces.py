@@ -11,6 +11,7 @@ from gan_models.core.checks import MAX_SEED
 from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 
+from .superres import send_to_superres_button
 from .common import Models, as_files, output_path, user_error
 from .faces_projection import projection_section
 
@@ -80,7 +81,7 @@ def save_walk_gif(images, progress) -> str:
     return str(path)
 
 
-def faces_tab(models: Models) -> None:
+def faces_tab(models: Models):
     faces, interpolate = make_faces_fns(models)
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
@@ -98,6 +99,7 @@ def faces_tab(models: Models) -> None:
             gallery = gr.Gallery(value=lambda: faces(0, 16, 0.8)[0], label="Faces", columns=8, height="auto", object_fit="contain",
                                  buttons=["download", "download_all", "fullscreen"], format="png",
                                  elem_id="faces-gallery")
+            send, selected = send_to_superres_button(gallery, "face")
     with gr.Accordion("Interpolate between two seeds", open=False):
         with gr.Row():
             seed_a = gr.Number(value=0, label="From seed", precision=0, minimum=0, maximum=MAX_SEED)
@@ -115,4 +117,4 @@ def faces_tab(models: Models) -> None:
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
         faces, [seed, count, truncation], [gallery, used], api_name=False)
     walk.click(interpolate, [seed_a, seed_b, frames, truncation], [animation, gif_file], api_name="faces_interpolate")
-    return weights_note
+    return weights_note, (gallery, send, selected)  # app.py wires the send button

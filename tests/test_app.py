@@ -239,6 +239,7 @@ API = {
     "/birds_vary_word": [("prompt", "Textbox"), ("seed", "Number"), ("num_rows", "Slider"), ("truncation", "Slider")],
     "/maps": [("image", "Image"), ("direction", "Radio"), ("mode", "Radio")],
     "/maps_sketch": [("editor", "Imageeditor")],
+    "/upscale": [("image", "Image")],
     "/playground": [("target", "Dropdown"), ("loss", "Dropdown"), ("lr_g", "Number"), ("lr_d", "Number"),
                     ("d_steps", "Slider"), ("width", "Slider"), ("seed", "Number")],
 }

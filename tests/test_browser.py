@@ -191,10 +191,42 @@ def test_every_tab_opens_and_shows_something_on_first_visit(page):
     page.get_by_role("button", name="Translate", exact=True).click()
     wait_until(lambda: images(page, "#maps-output")[0]["src"] != result["src"], "a new translation")
     decoded(page, "#maps-output", 1)
+    open_tab(page, "superres")
+    small, = decoded(page, "#superres-input", 1)
+    assert small["w"] == 64  # a face made by the Faces tab's DCGAN, upscaled three ways, and their zoom crops
+    for method in ("bicubic", "srresnet", "srgan"):
+        big, = decoded(page, f"#superres-{method}", 1)
+        assert big["w"] == 256
+        decoded(page, f"#superres-zoom-{method}", 1)
     open_tab(page, "playground")
     decoded(page, "#playground-plot", 1)
     no_error_toast(page)
     assert page.locator("span.error").filter(visible=True).count() == 0  # no red "Error" badge on any output
+
+
+def test_send_a_face_and_a_bird_to_super_resolution(page):
+    """The button beside each gallery sends the selected picture (the first if none is) to the Super-resolution tab,
+    which opens; Upscale 4x then makes three pictures 4x its size."""
+    faces = decoded(page, "#faces-gallery", 16, "seed 0")
+    page.locator("#faces-gallery button.thumbnail-item").nth(2).click()  # select seed 2's face
+    visible(page.get_by_role("button", name="Send the selected face to Super-resolution")).click()
+    wait_until(lambda: images(page, "#superres-input") and images(page, "#superres-input")[0]["w"] == 64,
+               "the face in the Super-resolution input")
+    sent, = decoded(page, "#superres-input", 1)
+    assert picture(page, sent["src"]).tobytes() == picture(page, faces[2]["src"]).tobytes()
+    before = images(page, "#superres-srgan")
+    page.get_by_role("button", name="Upscale 4x", exact=True).click()
+    wait_until(lambda: images(page, "#superres-srgan") and images(page, "#superres-srgan") != before, "a new upscale")
+    big, = decoded(page, "#superres-srgan", 1)
+    assert big["w"] == 256
+    open_tab(page, "birds")
+    birds = decoded(page, "#birds-gallery", 8, "seed 0")
+    visible(page.get_by_role("button", name="Send the selected bird to Super-resolution")).click()
+    wait_until(lambda: images(page, "#superres-input") and images(page, "#superres-input")[0]["src"] != sent["src"],
+               "the bird in the Super-resolution input")
+    bird, = decoded(page, "#superres-input", 1)
+    assert picture(page, bird["src"]).tobytes() == picture(page, birds[0]["src"]).tobytes()
+    no_error_toast(page)
 
 
 # ----------------------------------------------------------------------------- main buttons

@@ -67,16 +67,18 @@ def test_embedded_weights_are_pipeline_folders(name):
     index = json.loads((demo.embedded / "model_index.json").read_text())
     cls = demo.pipeline
     assert index["_class_name"] == [cls.remote_module, cls.__name__]
-    assert index["generator"] == [cls.remote_module, cls.component_classes["generator"].__name__]
-    for folder in (demo.embedded, demo.embedded / "generator"):  # diffusers' convention for custom code on the Hub
-        assert (folder / f"{cls.remote_module}.py").read_text() == remote_code.joined_source(
-            cls.remote_module, cls.remote_modules), "the module file is stale: save the folder again"
-    config = json.loads((demo.embedded / "generator" / "config.json").read_text())
-    assert config["_class_name"] == cls.component_classes["generator"].__name__
     from safetensors.torch import load_file
 
-    tensors = load_file(str(demo.embedded / "generator" / "diffusion_pytorch_model.safetensors"))
-    assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
+    for component, component_cls in cls.component_classes.items():  # "generator"; superres: srresnet + srgan
+        assert index[component] == [cls.remote_module, component_cls.__name__]
+        config = json.loads((demo.embedded / component / "config.json").read_text())
+        assert config["_class_name"] == component_cls.__name__
+        tensors = load_file(str(demo.embedded / component / "diffusion_pytorch_model.safetensors"))
+        assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
+    # diffusers' convention for custom code on the Hub: the module file at the top and in each component's folder
+    for folder in [demo.embedded] + [demo.embedded / c for c in cls.component_classes]:
+        assert (folder / f"{cls.remote_module}.py").read_text() == remote_code.joined_source(
+            cls.remote_module, cls.remote_modules), "the module file is stale: save the folder again"
     card = (demo.embedded / "README.md").read_text()
     assert "library_name: diffusers" in card and "trust_remote_code=True" in card
 
@@ -98,7 +100,7 @@ STANDALONE = textwrap.dedent("""
     name, folder, call = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     pipe = DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)
     args = call.get("args", [])
-    if name == "maps":
+    if name in ("maps", "superres"):
         from PIL import Image
         args = [Image.open(args[0])] + args[1:]
     out = getattr(pipe, call.get("method", "__call__"))(*args, **call.get("kwargs", {}), output_type="np")
@@ -113,6 +115,7 @@ STANDALONE = textwrap.dedent("""
     ("digits", {"kwargs": {"labels": [1, 4], "num_images": 2, "seed": 3}}),
     ("birds", {"args": ["a red bird with black wings", 2], "kwargs": {"seed": 1}}),
     ("maps", {"args": ["MAP", "b2a"], "kwargs": {"mode": "fit"}}),
+    ("superres", {"args": ["SMALL", "srgan"]}),
 ])
 def test_plain_diffusers_loads_a_hub_layout_folder_with_nothing_of_the_project(name, call, tmp_path):
     folder = hub_layout(name, tmp_path)
@@ -121,6 +124,11 @@ def test_plain_diffusers_loads_a_hub_layout_folder_with_nothing_of_the_project(n
 
         draw_map(2, 256).save(tmp_path / "map.png")
         call = {**call, "args": [str(tmp_path / "map.png"), "b2a"]}
+    if name == "superres":
+        from gan_models.maps.palette import draw_map
+
+        draw_map(2, 32).save(tmp_path / "small.png")
+        call = {**call, "args": [str(tmp_path / "small.png"), "srgan"]}
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -131,7 +139,7 @@ def test_plain_diffusers_loads_a_hub_layout_folder_with_nothing_of_the_project(n
     got = json.loads(run.stdout.strip().splitlines()[-1])
     pipe = DEMOS[name].pipeline.from_pretrained(folder)
     args = call.get("args", [])
-    if name == "maps":
+    if name in ("maps", "superres"):
         args = [Image.open(args[0])] + args[1:]
     ours = pipe(*args, **call.get("kwargs", {}), output_type="np").images
     assert got["class"] == DEMOS[name].pipeline.__name__ and got["project_modules"] == []

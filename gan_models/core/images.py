@@ -1,9 +1,22 @@
-"""Pictures made square: what the data loaders and the maps pipeline share (PIL and numpy only)."""
+"""Pictures read into RGB and made square: what the data loaders and the image-to-image pipelines share
+(PIL and numpy only)."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
+
+from .checks import InputError
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Where tiles of ``tile`` pixels start along a side of ``length`` (>= tile) so that neighbours overlap by
+    at least ``overlap`` pixels and the last one ends at the edge: evenly spread, e.g. (600, 256, 32) -> 0 172 344."""
+    n = max(1, math.ceil((length - overlap) / (tile - overlap)))
+    return sorted({round(i * (length - tile) / (n - 1)) if n > 1 else 0 for i in range(n)})
 
 
 def square_image(image: Image.Image, size: int, mode: str = "RGB", how: str = "center-crop") -> Image.Image:
@@ -42,3 +55,53 @@ def square_image(image: Image.Image, size: int, mode: str = "RGB", how: str = "c
     image = image.resize((nw, nh), Image.Resampling.LANCZOS)
     left, top = (nw - size) // 2, (nh - size) // 2
     return image.crop((left, top, left + size, top + size))
+
+
+def as_rgb(image) -> Image.Image:
+    """A PIL image, numpy array or file path, in any mode (RGBA, L, P, CMYK, 16-bit, float) -> RGB."""
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as f:
+                f.load()
+                image = f
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read the image file: {err}") from None
+    elif isinstance(image, np.ndarray):
+        arr = image
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise InputError(f"an image array must be H x W or H x W x 1/3/4, got shape {arr.shape}")
+        if arr.dtype != np.uint8:  # 16-bit, float [0, 1] or anything else: scale to 0..255
+            arr = arr.astype(np.float64)
+            top = 1.0 if arr.max(initial=0) <= 1.0 else (255.0 if arr.max() <= 255 else 65535.0)
+            arr = np.clip(np.nan_to_num(arr) / top * 255 + 0.5, 0, 255).astype(np.uint8)
+        image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    if not isinstance(image, Image.Image):
+        raise InputError(f"give an image (PIL image, numpy array or file path), got {type(image).__name__}")
+    try:
+        image.load()  # a file opened lazily is decoded here, after the size checks
+    except (OSError, ValueError, SyntaxError) as err:
+        raise InputError(f"not a readable image: the file is truncated or damaged ({err})") from None
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return as_rgb(np.asarray(image))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")  # transparent -> white
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as err:
+        raise InputError(f"images of mode {image.mode} cannot be read: {err}") from None
+
+
+def open_checked(image, max_pixels: int, limit: str):
+    """A file path opened lazily (its size read from the header alone) or a picture as given, refused with an
+    InputError if it claims more than ``max_pixels`` (``limit`` says the largest accepted, for the message)."""
+    if isinstance(image, (str, Path)):
+        try:
+            image = Image.open(image)
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read the image file: {err}") from None
+    if isinstance(image, Image.Image) and image.width * image.height > max_pixels:
+        raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is {limit}")
+    return image

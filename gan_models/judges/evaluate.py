@@ -148,6 +148,13 @@ def main(argv=None):
                         help="birds: how the real crops are made square (pad-blur: as training does since "
                              "2026-12; pad: plain edge padding, the earlier reference)")
     args = parser.parse_args(argv)
+    if args.demo == "superres":  # its own held-out sets (three datasets) and table: gan_models/judges/superres_eval.py
+        from .superres_eval import main as superres_main
+
+        return superres_main([*(["--weights", args.weights] if args.weights else []),
+                              *(["--out", args.out] if args.out else []), "--holdout_seed", str(args.holdout_seed),
+                              *(["--holdout", str(args.holdout)] if args.holdout is not None else []),
+                              *(["--kid_images", "0"] if args.no_fid else [])])
     defaults = DEFAULTS[args.demo]
     args.dataset = args.dataset or defaults["dataset"]
     args.num_samples = args.num_samples or defaults["num_samples"]

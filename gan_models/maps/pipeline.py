@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch import nn
 
-from ..core.images import square_image
+from ..core.images import as_rgb, open_checked, square_image, tile_starts  # noqa: F401  (as_rgb: also this module's)
 from ..core.modeling import fuse_batchnorm
 from ..core.checks import InputError
 from ..core.pipelines import CORE_MODULES, GANPipeline, GANPipelineOutput, check_output_type, to_output
@@ -27,43 +26,6 @@ def fast_unet(net: UNetGenerator) -> UNetGenerator:
         for i, block in enumerate(blocks):
             blocks[i] = nn.Sequential(*[m for m in fuse_batchnorm(block) if not isinstance(m, nn.Dropout)])
     return fast.to(memory_format=torch.channels_last)
-
-
-def as_rgb(image) -> Image.Image:
-    """A PIL image, numpy array or file path, in any mode (RGBA, L, P, CMYK, 16-bit, float) -> RGB."""
-    if isinstance(image, (str, Path)):
-        try:
-            with Image.open(image) as f:
-                f.load()
-                image = f
-        except (OSError, ValueError, Image.DecompressionBombError) as err:
-            raise InputError(f"cannot read the image file: {err}") from None
-    elif isinstance(image, np.ndarray):
-        arr = image
-        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
-            raise InputError(f"an image array must be H x W or H x W x 1/3/4, got shape {arr.shape}")
-        if arr.dtype != np.uint8:  # 16-bit, float [0, 1] or anything else: scale to 0..255
-            arr = arr.astype(np.float64)
-            top = 1.0 if arr.max(initial=0) <= 1.0 else (255.0 if arr.max() <= 255 else 65535.0)
-            arr = np.clip(np.nan_to_num(arr) / top * 255 + 0.5, 0, 255).astype(np.uint8)
-        image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-    if not isinstance(image, Image.Image):
-        raise InputError(f"give an image (PIL image, numpy array or file path), got {type(image).__name__}")
-    try:
-        image.load()  # a file opened lazily is decoded here, after the size checks
-    except (OSError, ValueError, SyntaxError) as err:
-        raise InputError(f"not a readable image: the file is truncated or damaged ({err})") from None
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        return as_rgb(np.asarray(image))
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")  # transparent -> white
-    try:
-        return image.convert("RGB")
-    except (ValueError, OSError) as err:
-        raise InputError(f"images of mode {image.mode} cannot be read: {err}") from None
 
 
 class Pix2PixPipeline(GANPipeline):
@@ -120,15 +82,7 @@ class Pix2PixPipeline(GANPipeline):
         """The RGB picture the model will see, and a sentence saying what was done to it."""
         if mode not in ("tiles", "fit"):
             raise InputError(f"mode must be 'tiles' or 'fit', got {mode!r}")
-        if isinstance(image, (str, Path)):  # opened lazily: the size below is read from the header alone
-            try:
-                image = Image.open(image)
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
-                raise InputError(f"cannot read the image file: {err}") from None
-        if isinstance(image, Image.Image) and image.width * image.height > self.max_input_pixels:
-            raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is "
-                             f"{self.max_input_pixels // 1_000_000} megapixels")
-        image = as_rgb(image)
+        image = as_rgb(open_checked(image, self.max_input_pixels, f"{self.max_input_pixels // 1_000_000} megapixels"))
         w, h, t = image.width, image.height, self.tile_size
         if w * h > self.max_input_pixels:
             raise InputError(f"the image is {w}x{h} pixels; the largest accepted is "
@@ -166,11 +120,7 @@ class Pix2PixPipeline(GANPipeline):
         overlap = t // 8 if overlap is None else overlap
         _, h, w = pixels.shape
 
-        def starts(length):
-            n = max(1, math.ceil((length - overlap) / (t - overlap)))
-            return sorted({round(i * (length - t) / (n - 1)) if n > 1 else 0 for i in range(n)})
-
-        boxes = [(y, x) for y in starts(h) for x in starts(w)]
+        boxes = [(y, x) for y in tile_starts(h, t, overlap) for x in tile_starts(w, t, overlap)]
         outputs = self.translate(torch.stack([pixels[:, y:y + t, x:x + t] for y, x in boxes]), direction)
         if len(boxes) == 1:
             return outputs[0], 1

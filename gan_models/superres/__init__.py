@@ -1,0 +1,1 @@
+"""Super-resolution: SRResNet / SRGAN (Ledig et al. 2017)."""
