@@ -778,7 +778,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers.utils import BaseOutput
-from PIL import Image, ImageOps
+from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
@@ -811,52 +811,33 @@ class ProjectionOutput(BaseOutput):
 def photo_to_rgb(image) -> Image.Image:
     """A PIL image, numpy array or file path in any mode (RGBA, LA, P, L, CMYK, 16-bit, float) -> RGB.
 
-    The pixel count is checked before anything is decoded. Transparency becomes grey (the middle of
-    [-1, 1]), not white: a white border reads as a bright background the generator rarely draws.
+    The pixel count is checked before anything is decoded; the mode conversion is core.images.as_rgb's.
+    Transparency becomes grey (the middle of [-1, 1]), not white: a white border reads as a bright
+    background the generator rarely draws.
     """
     if isinstance(image, (str, Path)):
         try:
-            image = Image.open(image)
+            image = Image.open(image)  # lazily: the header only
         except Image.DecompressionBombError:
             raise InputError("the photo's header claims far more pixels than the largest accepted, "
                              f"{MAX_PHOTO_PIXELS / 1e6:g} megapixels") from None
         except (OSError, ValueError) as err:
             raise InputError(f"not a readable image file ({type(err).__name__}): use a PNG, JPEG or WebP") from None
-    elif isinstance(image, np.ndarray):
-        arr = image
-        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
-            raise InputError(f"an image array must be H x W or H x W x 1/3/4, got shape {arr.shape}")
-        if arr.shape[0] * arr.shape[1] > MAX_PHOTO_PIXELS:
-            raise InputError(f"the photo is {arr.shape[1]}x{arr.shape[0]} pixels; the largest accepted is "
-                             f"{MAX_PHOTO_PIXELS / 1e6:g} megapixels")
-        if arr.dtype != np.uint8:  # 16-bit, float [0, 1] or anything else: scale to 0..255
-            arr = np.nan_to_num(arr.astype(np.float64))
-            top = 1.0 if arr.max(initial=0) <= 1.0 else (255.0 if arr.max() <= 255 else 65535.0)
-            arr = np.clip(arr / top * 255 + 0.5, 0, 255).astype(np.uint8)
-        image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-    if not isinstance(image, Image.Image):
+    if isinstance(image, np.ndarray):
+        size = image.shape[1::-1] if image.ndim in (2, 3) else None  # (w, h); as_rgb names a bad shape
+    elif isinstance(image, Image.Image):
+        size = image.size
+    else:
         raise InputError(f"give a photo (PIL image, numpy array or file path), got {type(image).__name__}")
-    w, h = image.size
-    if w * h > MAX_PHOTO_PIXELS:
-        raise InputError(f"the photo is {w}x{h} pixels; the largest accepted is {MAX_PHOTO_PIXELS / 1e6:g} megapixels")
-    if min(w, h) < MIN_PHOTO_SIDE:
-        raise InputError(f"the photo is {w}x{h} pixels, too small: give at least {MIN_PHOTO_SIDE}x{MIN_PHOTO_SIDE} "
-                         "of the face")
-    try:
-        image.load()  # a file opened lazily is decoded here, after the size checks
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise InputError(f"not a readable image: the file is truncated or damaged ({type(err).__name__})") from None
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        return photo_to_rgb(np.asarray(image))
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        ground = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
-        return Image.alpha_composite(ground, rgba).convert("RGB")
-    try:
-        return image.convert("RGB")
-    except (ValueError, OSError) as err:
-        raise InputError(f"photos of mode {image.mode} cannot be read: {err}") from None
+    if size is not None:
+        w, h = size
+        if w * h > MAX_PHOTO_PIXELS:
+            raise InputError(f"the photo is {w}x{h} pixels; the largest accepted is {MAX_PHOTO_PIXELS / 1e6:g} "
+                             "megapixels")
+        if min(w, h) < MIN_PHOTO_SIDE:
+            raise InputError(f"the photo is {w}x{h} pixels, too small: give at least {MIN_PHOTO_SIDE}x"
+                             f"{MIN_PHOTO_SIDE} of the face")
+    return as_rgb(image, background=(128, 128, 128))
 
 
 def prepare_photo(image, size: int) -> tuple[Image.Image, list[str]]:

@@ -628,8 +628,10 @@ def square_image(image: Image.Image, size: int, mode: str = "RGB", how: str = "c
     return image.crop((left, top, left + size, top + size))
 
 
-def as_rgb(image) -> Image.Image:
-    """A PIL image, numpy array or file path, in any mode (RGBA, L, P, CMYK, 16-bit, float) -> RGB."""
+def as_rgb(image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """A PIL image, numpy array or file path, in any mode (RGBA, L, P, CMYK, 16-bit, float) -> RGB.
+
+    Transparent pixels become ``background`` (white unless told otherwise)."""
     if isinstance(image, (str, Path)):
         try:
             with Image.open(image) as f:
@@ -657,8 +659,8 @@ def as_rgb(image) -> Image.Image:
         return as_rgb(np.asarray(image))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")  # transparent -> white
+        ground = Image.new("RGBA", rgba.size, (*background, 255))
+        return Image.alpha_composite(ground, rgba).convert("RGB")
     try:
         return image.convert("RGB")
     except (ValueError, OSError) as err:
