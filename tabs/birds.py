@@ -45,7 +45,7 @@ This discriminator does not look at pixels: it is **projected** (Projected GAN, 
 maps at four scales, fixed random projections mix their channels, and small heads, one per
 scale, say real or fake and check the sentence. Features that already know edges, fur,
 feathers and beaks tell a bird from a blob from the first step, so the generator gets useful
-gradients at once: on this CPU, 4,000 steps against it drew birds, where 11,625 steps against
+gradients at once: on this CPU, 4,000-5,000 steps against it drew birds, where 11,625 steps against
 a discriminator that had to learn its own features from 7.7k photos drew coloured shapes.
 
 Later models drew much better birds: **StackGAN** refined a 64x64 sketch into 256x256 in a
@@ -123,8 +123,8 @@ def make_birds_fns(models: Models):
 
 
 # Said plainly: what the embedded weights can and cannot do (measured: docs/birds.md).
-EMBEDDED_STATUS = ("**CPU-trained weights, and they draw birds.** 4,000 steps against a discriminator that reads a "
-                   "frozen ImageNet network's features (about 2.7 h on one CPU thread). On 20 species the model never "
+EMBEDDED_STATUS = ("**CPU-trained weights, and they draw birds.** 5,000 steps against a discriminator that reads a "
+                   "frozen ImageNet network's features (about 3.3 h on one CPU thread). On 20 species the model never "
                    "saw, most pictures have a body, a head, a beak or tail and a perch, in the colours the text asks "
                    "for (colour judged right 60% of the time, as often as for real photos). They are 64x64 and often "
                    "smeared in the details (legs, eyes, wing bars); shapes the text describes beyond colour (a long "
