@@ -69,6 +69,11 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+def as_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]; float images (already [-1, 1]) as float, unchanged."""
+    return to_float(images) if images.dtype == torch.uint8 else images.float()
+
+
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """float [-1, 1] -> uint8 [0, 255]."""
     return images.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)

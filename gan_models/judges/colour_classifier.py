@@ -20,6 +20,7 @@ from torch import nn
 
 from ..birds.colour_words import COLOURS
 from ..core.modeling import GANModel, register_to_config
+from ..data import as_float
 
 
 class ColourClassifier(GANModel):
@@ -50,7 +51,7 @@ def predict(classifier: ColourClassifier, images: torch.Tensor, batch_size: int 
     classifier.eval()
     out = []
     for b in images.split(batch_size):
-        b = b.float().div(127.5).sub(1.0) if b.dtype == torch.uint8 else b.float()
+        b = as_float(b)
         out.append(classifier(b).argmax(1))
     return torch.cat(out)
 

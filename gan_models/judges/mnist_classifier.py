@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.modeling import GANModel, register_to_config
+from ..data import as_float
 
 
 class MNISTClassifier(GANModel):
@@ -51,23 +52,18 @@ class MNISTClassifier(GANModel):
         return self.head(self.dropout(self.features(images)))
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] or float [-1, 1] -> float [-1, 1]."""
-    return images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
-
-
 @torch.inference_mode()
 def predict(classifier: MNISTClassifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted class of each image: N x C x H x W (uint8 or [-1, 1]) -> int64 N."""
     classifier.eval()
-    return torch.cat([classifier(_as_float(b)).argmax(1) for b in images.split(batch_size)])
+    return torch.cat([classifier(as_float(b)).argmax(1) for b in images.split(batch_size)])
 
 
 @torch.inference_mode()
 def classifier_features(classifier: MNISTClassifier, images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
     """Penultimate-layer features, float64 N x feature_dim (for FID in classifier space)."""
     classifier.eval()
-    return torch.cat([classifier.features(_as_float(b)) for b in images.split(batch_size)]).double().numpy()
+    return torch.cat([classifier.features(as_float(b)) for b in images.split(batch_size)]).double().numpy()
 
 
 def label_accuracy(classifier: MNISTClassifier, images: torch.Tensor, labels, num_classes: int | None = None) -> dict:

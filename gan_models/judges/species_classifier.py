@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.modeling import GANModel, register_to_config
+from ..data import as_float
 
 
 class SpeciesClassifier(GANModel):
@@ -49,21 +50,17 @@ class SpeciesClassifier(GANModel):
         return self.head(self.dropout(self.features(images)))
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
-
-
 @torch.inference_mode()
 def species_features(classifier: SpeciesClassifier, images: torch.Tensor, batch_size: int = 250) -> np.ndarray:
     """Penultimate-layer features, float64 N x feature_dim, of uint8 (or [-1, 1]) images."""
     classifier.eval()
-    return torch.cat([classifier.features(_as_float(b)) for b in images.split(batch_size)]).double().numpy()
+    return torch.cat([classifier.features(as_float(b)) for b in images.split(batch_size)]).double().numpy()
 
 
 @torch.inference_mode()
 def species_accuracy(classifier: SpeciesClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
     classifier.eval()
-    predicted = torch.cat([classifier(_as_float(b)).argmax(1) for b in images.split(250)])
+    predicted = torch.cat([classifier(as_float(b)).argmax(1) for b in images.split(250)])
     return float((predicted == labels).float().mean())
 
 
