@@ -291,7 +291,7 @@ def test_the_batches_are_a_function_of_the_step_and_lr_is_the_antialiased_bicubi
 
     images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
     domains = [{"name": "a", "train": images, "held": images[:1]}, {"name": "b", "train": images, "held": images[:1]}]
-    args = argparse.Namespace(seed=1, batch_size=5, patch_size=16)
+    args = argparse.Namespace(seed=1, batch_size=5, patch_size=16, domain_shares=None)
     first = train_srgan.hr_patches(domains, 7, args, 0, "cpu")
     assert first.shape == (5, 3, 16, 16) and torch.equal(first, train_srgan.hr_patches(domains, 7, args, 0, "cpu"))
     assert not torch.equal(first, train_srgan.hr_patches(domains, 8, args, 0, "cpu"))
@@ -299,3 +299,21 @@ def test_the_batches_are_a_function_of_the_step_and_lr_is_the_antialiased_bicubi
     expected = F.interpolate(first, scale_factor=0.25, mode="bicubic", antialias=True).clamp(-1, 1)
     assert lr.shape == (5, 3, 4, 4) and (lr - expected).abs().max() <= 0.5 / 127.5 + 1e-6
     assert torch.allclose(lr * 127.5, (lr * 127.5).round(), atol=1e-4)  # 8-bit levels
+
+
+def test_domain_shares_split_the_batch_in_proportion():
+    import argparse
+
+    import train_srgan
+
+    assert train_srgan.batch_shares(18, [1, 1, 1]) == [6, 6, 6]
+    assert train_srgan.batch_shares(18, [1, 1, 2]) == [5, 4, 9]  # 4.5, 4.5, 9: the first tie gets the spare
+    assert train_srgan.batch_shares(5, [1, 1]) == [3, 2]
+    a = torch.zeros(4, 3, 16, 16, dtype=torch.uint8)
+    b = torch.full((4, 3, 16, 16), 255, dtype=torch.uint8)
+    domains = [{"name": "a", "train": a, "held": a[:1]}, {"name": "b", "train": b, "held": b[:1]}]
+    args = argparse.Namespace(seed=0, batch_size=8, patch_size=16, domain_shares=[1.0, 3.0])
+    batch = train_srgan.hr_patches(domains, 0, args, 0, "cpu")
+    assert (batch.flatten(1).mean(1) > 0).tolist() == [False] * 2 + [True] * 6
+    with pytest.raises(SystemExit):
+        train_srgan.parse_args(["--phase", "pixel", "--dataset", "x", "--output_dir", "y", "--domain_shares", "1", "2"])

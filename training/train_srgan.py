@@ -57,6 +57,9 @@ def parse_args(argv=None):
     a("--image_size", type=int, default=64, help="--dataset's pictures are decoded to this square (centre crop)")
     a("--add_dataset", nargs=3, action="append", default=[], metavar=("DATASET", "COLUMN", "SIZE"),
       help="another dataset to train on as well (repeatable): name or folder, image column, square size")
+    a("--domain_shares", type=float, nargs="+", default=None, metavar="SHARE",
+      help="relative share of each dataset in a batch, in the order --dataset, then each --add_dataset "
+      "(default: equal shares)")
     a("--patch_size", type=int, default=64, help="HR training patch; the LR input is patch_size / scale")
     a("--scale", type=int, default=4, choices=[2, 4, 8])
     a("--g_channels", type=int, default=32)
@@ -71,6 +74,10 @@ def parse_args(argv=None):
     a("--eval_steps", type=int, default=1000, help="PSNR of the held-out pictures every N steps (needs --holdout)")
     a("--eval_images", type=int, default=64, help="held-out pictures per dataset scored during training")
     args = parser.parse_args(argv)
+    n_domains = 1 + len(args.add_dataset)
+    if args.domain_shares is not None and (len(args.domain_shares) != n_domains
+                                           or not all(0 < x < float("inf") for x in args.domain_shares)):
+        parser.error(f"--domain_shares needs {n_domains} positive numbers, one per dataset")
     if args.patch_size % args.scale:
         parser.error(f"--patch_size {args.patch_size} must be a multiple of --scale {args.scale}")
     return args
@@ -98,7 +105,7 @@ def hr_patches(domains, step: int, args, rank: int, device) -> torch.Tensor:
     """The step's HR batch, float [-1, 1] N x 3 x P x P: an equal share of random crops (flipped at random) from
     each dataset, a pure function of (seed, step, process), so a resumed run sees the data an unbroken one would."""
     g = torch.Generator().manual_seed((args.seed * 1_000_003 + step) * 64 + rank)
-    shares = [args.batch_size // len(domains) + (i < args.batch_size % len(domains)) for i in range(len(domains))]
+    shares = batch_shares(args.batch_size, args.domain_shares or [1.0] * len(domains))
     p, patches = args.patch_size, []
     for domain, k in zip(domains, shares):
         images = domain["train"]
@@ -110,6 +117,17 @@ def hr_patches(domains, step: int, args, rank: int, device) -> torch.Tensor:
             crop = images[i, :, y:y + p, x:x + p]
             patches.append(crop.flip(-1) if f else crop)
     return to_float(torch.stack(patches).to(device))
+
+
+def batch_shares(batch_size: int, weights: list[float]) -> list[int]:
+    """Split a batch among the datasets in proportion to ``weights`` (largest remainder; equal weights give the
+    first datasets one more when the batch does not divide)."""
+    exact = [batch_size * w / sum(weights) for w in weights]
+    shares = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in by_remainder[:batch_size - sum(shares)]:
+        shares[i] += 1
+    return shares
 
 
 def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
