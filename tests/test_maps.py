@@ -22,7 +22,7 @@ from gan_models.maps.palette import (BRUSHES, MAP_CLASSES, MAP_PALETTE, classify
                                      palette_scores, synthetic_pair)
 from gan_models.core.checks import InputError
 from gan_models.maps.pipeline import Pix2PixPipeline, as_rgb, fast_unet
-from gan_models.maps.pix2pix import PatchDiscriminator, Pix2PixGenerator, UNetGenerator
+from gan_models.maps.pix2pix import PatchDiscriminator, Pix2PixDiscriminator, Pix2PixGenerator, UNetGenerator
 from gan_models.registry import DEMOS
 from tabs.common import Models
 from tabs.maps import make_maps_fns
@@ -401,6 +401,58 @@ def test_train_resume_merge_and_evaluate(paired_dataset, tmp_path):
     assert b["fid_kid"]["num_fake"] == 6 and "fid_kid_two_real_sets" in b and b["l1"] > 0
     table = maps_markdown(result)
     assert "palette mIoU" in table and "IoU water" in table and "FID / KID, training vs held-out photos" in table
+
+
+def test_one_direction_continues_from_the_merged_folder_and_the_other_rides_along(paired_dataset, tmp_path):
+    a2b = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "a2b", "a2b",
+                                                                "--max_steps", "2")))
+    b2a = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "b2a", "b2a",
+                                                                "--max_steps", "3")))
+    merged = merge_pix2pix.merge([a2b, b2a], tmp_path / "merged", fp16=True)
+    d_before = load_file(merged / "discriminator" / "diffusion_pytorch_model.safetensors")
+    assert {k.split(".")[1] for k in d_before} == {"a2b", "b2a"}  # both PatchGANs, as the U-Nets
+    assert json.loads((merged / "training_state.json").read_text())["step"] == 3
+    g_before = generator_weights(merged)
+
+    out = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(
+        paired_dataset, tmp_path / "more", "a2b", "--max_steps", "5", "--resume_from_weights", str(merged))))
+    rows = [json.loads(line) for line in (tmp_path / "more" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "d_loss" in r] == [4, 5]  # the merged folder's step count goes on
+    g_after, d_after = generator_weights(out), load_file(out / "discriminator" / "diffusion_pytorch_model.safetensors")
+    for key in g_before:
+        same = torch.equal(g_before[key].float(), g_after[key].float())
+        if key.startswith("nets.b2a."):  # carried untouched, BatchNorm statistics included
+            assert same, key
+    assert any(not torch.equal(g_before[k].float(), g_after[k].float()) for k in g_before if ".a2b." in k)
+    for key in d_before:
+        if key.startswith("nets.b2a."):
+            assert torch.equal(d_before[key].float(), d_after[key].float()), key
+    assert any(not torch.equal(d_before[k].float(), d_after[k].float()) for k in d_before if ".a2b." in k)
+    assert Pix2PixPipeline.from_pretrained(out).directions == ["a2b", "b2a"]  # the app's folder again
+
+    import attach_discriminator  # the same join for D-only runs attached to a folder that had no D
+    attach_discriminator.attach(tmp_path / "merged", [a2b, b2a], step=9)
+    joined = Pix2PixDiscriminator.load_strict(merged / "discriminator")
+    assert joined.directions == ["a2b", "b2a"]
+    with pytest.raises(SystemExit, match="in another run"):
+        attach_discriminator.attach(tmp_path / "merged", [a2b, a2b], step=9)
+
+    (merged / "discriminator" / "config.json").write_text(json.dumps({"a2b": json.loads(
+        (merged / "discriminator" / "config.json").read_text())["a2b"]}))
+    with pytest.raises(SystemExit, match="must match"):
+        train_pix2pix.main(train_pix2pix.parse_args(tiny_args(
+            paired_dataset, tmp_path / "bad", "a2b", "--max_steps", "5", "--resume_from_weights", str(merged))))
+
+
+def test_merged_discriminator_needs_every_folder_to_carry_one(tmp_path):
+    g = Pix2PixGenerator(a2b=TINY)
+    common.save_pipeline(Pix2PixPipeline(g), tmp_path / "a")  # no discriminator
+    d = Pix2PixDiscriminator(b2a=dict(base_channels=4, num_layers=2))
+    common.save_pipeline(Pix2PixPipeline(Pix2PixGenerator(b2a=TINY)), tmp_path / "b", discriminator=d, step=7,
+                         ema_updates=7)
+    assert merge_pix2pix.merge_discriminators([tmp_path / "a", tmp_path / "b"]) == (None, {})
+    merged, state = merge_pix2pix.merge_discriminators([tmp_path / "b"])
+    assert merged.directions == ["b2a"] and state == {"step": 7, "ema_updates": 7}
 
 
 def test_resumed_run_ends_where_an_uninterrupted_run_ends(paired_dataset, tmp_path):

@@ -94,6 +94,41 @@ def test_fine_tune_with_a_d_warmup_leaves_g_alone_until_the_warmup_ends(tiny_ima
     assert any(not torch.equal(moved[k], init[k]) for k in params)
 
 
+def test_a_discriminator_fitted_to_a_frozen_g_is_attached_and_training_goes_on_from_the_folder(
+        tiny_image_dataset, tmp_path):
+    import shutil
+
+    import attach_discriminator
+    from gan_models.faces.dcgan import DCGANDiscriminator
+
+    made = train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, tmp_path / "a", "--max_steps", "2")))
+    shipped = tmp_path / "shipped"  # a folder as the gallery shipped it: G alone
+    shutil.copytree(made, shipped, ignore=shutil.ignore_patterns("discriminator", "training_state.json"))
+    g_bytes = (shipped / "generator" / "diffusion_pytorch_model.safetensors").read_bytes()
+    d_run = train_dcgan.main(train_dcgan.parse_args(tiny_args(
+        tiny_image_dataset, tmp_path / "d", "--max_steps", "3", "--init_generator", str(shipped),
+        "--d_warmup_steps", "1000")))
+    attach_discriminator.attach(shipped, [d_run], step=2)
+    assert (shipped / "generator" / "diffusion_pytorch_model.safetensors").read_bytes() == g_bytes  # G untouched
+    d = load_file(shipped / "discriminator" / "diffusion_pytorch_model.safetensors")
+    trained = load_file(d_run / "discriminator" / "diffusion_pytorch_model.safetensors")
+    assert all(v.dtype == torch.float16 for v in d.values() if v.is_floating_point())
+    torch.testing.assert_close({k: v.float() for k, v in d.items() if v.is_floating_point()},
+                               {k: v for k, v in trained.items() if v.is_floating_point()}, atol=2e-3, rtol=1e-3)
+    DCGANDiscriminator.load_strict(shipped / "discriminator")
+    assert json.loads((shipped / "training_state.json").read_text()) == {"step": 2, "ema_updates": 2}
+
+    out = tmp_path / "more"
+    train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, out, "--max_steps", "4",
+                                                      "--resume_from_weights", str(shipped))))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 4] and "g_loss" in rows[0]
+    with pytest.raises(SystemExit, match="not a pipeline folder"):
+        attach_discriminator.attach(tmp_path, [d_run], step=2)
+    with pytest.raises(SystemExit, match="no readable discriminator"):
+        attach_discriminator.attach(shipped, [tmp_path], step=2)
+
+
 def test_damaged_checkpoint_is_skipped_with_a_message(tiny_image_dataset, tmp_path, capsys):
     out = tmp_path / "run"
     train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, out, "--max_steps", "4")))

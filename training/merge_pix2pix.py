@@ -8,8 +8,9 @@ Each input folder is what train_pix2pix.py saved (or a snapshot): a pipeline fol
 Pix2PixGenerator holds one direction (an earlier-layout folder works too). The output is one
 pipeline folder whose generator holds both U-Nets (fp16 with ``--fp16``: what the gallery
 embeds) and a model card with both directions' held-out scores (from each folder's
-metrics.json). Each direction's discriminator stays in its own folder: training continues
-per direction (``--resume_from_weights`` on that folder). The sample grids are not copied:
+metrics.json). Where each folder carries its discriminator, the two PatchGANs are merged
+the same way (``discriminator/``, with ``training_state.json``): ``--resume_from_weights`` on
+the merged folder continues either direction and saves both. The sample grids are not copied:
 their input and target columns are pictures from the dataset, which the project never ships.
 """
 
@@ -24,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from gan_models.maps.pipeline import Pix2PixPipeline  # noqa: E402
-from gan_models.maps.pix2pix import Pix2PixGenerator  # noqa: E402
+from gan_models.core.pipelines import DISCRIMINATOR_DIR, read_training_state  # noqa: E402
+from gan_models.maps.pix2pix import Pix2PixDiscriminator, Pix2PixGenerator  # noqa: E402
 
 
 def merge(folders: list[str | Path], out: str | Path, fp16: bool = False, dataset: str = "huggan/maps",
@@ -44,7 +46,9 @@ def merge(folders: list[str | Path], out: str | Path, fp16: bool = False, datase
     merged = Pix2PixGenerator(**configs, a_name=a_name, b_name=b_name)
     for direction, state in states.items():
         merged.nets[direction].load_state_dict(state)
-    out = common.save_pipeline(Pix2PixPipeline(merged.eval()), out, fp16=fp16)
+    discriminator, training_state = merge_discriminators(folders)
+    out = common.save_pipeline(Pix2PixPipeline(merged.eval()), out, fp16=fp16, discriminator=discriminator,
+                               **training_state)
     metrics, notes = {}, []
     for direction, folder in sources.items():
         what = f"{a_name} -> {b_name}" if direction == "a2b" else f"{b_name} -> {a_name}"
@@ -74,6 +78,28 @@ def merge(folders: list[str | Path], out: str | Path, fp16: bool = False, datase
                "out.images[0].save(\"map.png\")"),
     )
     return out
+
+
+def merge_discriminators(folders) -> tuple[Pix2PixDiscriminator | None, dict]:
+    """The folders' PatchGANs in one Pix2PixDiscriminator, and the training state to save with it (the larger step
+    count where the directions differ), so that ``--resume_from_weights`` on the merged folder can continue either
+    direction; (None, {}) unless every folder carries its discriminator and training state."""
+    parts = [Path(f) / DISCRIMINATOR_DIR for f in folders]
+    states = [read_training_state(f) for f in folders]
+    if not all((p / "config.json").is_file() for p in parts) or None in states:
+        missing = [str(f) for f, p, st in zip(folders, parts, states) if not (p / "config.json").is_file() or st is None]
+        print(f"note: no discriminator (or training state) in {', '.join(missing)}: the merged folder has none, "
+              "and adversarial training cannot continue from it")
+        return None, {}
+    configs, weights = {}, {}
+    for part in parts:
+        for direction, net in Pix2PixDiscriminator.load_strict(part).nets.items():
+            configs[direction] = json.loads((part / "config.json").read_text())[direction]
+            weights[direction] = net.state_dict()
+    merged = Pix2PixDiscriminator(**configs)
+    for direction, state in weights.items():
+        merged.nets[direction].load_state_dict(state)
+    return merged, {"step": max(s["step"] for s in states), "ema_updates": max(s["ema_updates"] for s in states)}
 
 
 def main(argv=None):

@@ -36,7 +36,7 @@ from gan_models.data import holdout_split, images_to_uint8, load_hf_dataset, to_
 from gan_models.losses import LOSSES, discriminator_loss, generator_loss  # noqa: E402
 from gan_models.maps.palette import pair_columns, palette_scores  # noqa: E402
 from gan_models.maps.pipeline import Pix2PixPipeline  # noqa: E402
-from gan_models.maps.pix2pix import PatchDiscriminator, Pix2PixGenerator  # noqa: E402
+from gan_models.maps.pix2pix import Pix2PixDiscriminator, Pix2PixGenerator  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -127,15 +127,20 @@ def main(args) -> Path:
     # ---- models and optimizers
     unet = dict(base_channels=args.g_channels, num_downs=args.num_downs, max_mult=args.g_max_mult,
                 dropout=args.dropout)
-    G = Pix2PixGenerator(**{args.direction: unet}, a_name=a_name, b_name=b_name)
-    D = PatchDiscriminator(6, args.d_channels, args.d_layers)
+    patch = dict(in_channels=6, base_channels=args.d_channels, num_layers=args.d_layers)
+    carried_g, carried_d = carried_directions(args.resume_from_weights, args.direction)
+    G = Pix2PixGenerator(**{args.direction: unet}, **carried_g, a_name=a_name, b_name=b_name)
+    D = Pix2PixDiscriminator(**{args.direction: patch}, **carried_d)
+    for other in carried_g:  # the folder's other direction rides along untouched, and is saved with this one
+        G.nets[other].requires_grad_(False)
+        D.nets[other].requires_grad_(False)
     G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G, D, D_plain, opt_g, opt_d, ema, state = common.prepare_gan(accelerator, args, G, D)
     log = common.MetricLog(accelerator, args.output_dir, args.max_steps, state.step)
     direction = args.direction
 
-    def standing_stats():
-        common.recalibrate_batchnorm(ema.model, lambda i: (calibration[i * 16:(i + 1) * 16], direction),
+    def standing_stats():  # (this direction's U-Net only: a carried one keeps its statistics)
+        common.recalibrate_batchnorm(ema.model.nets[direction], lambda i: (calibration[i * 16:(i + 1) * 16],),
                                      num_batches=max(1, len(calibration) // 16))
 
     def set_lr(step):  # a pure function of the step: resumed runs follow the same schedule
@@ -177,8 +182,8 @@ def main(args) -> Path:
 
         # ---- discriminator step: (input, target) pairs up, (input, G(input)) pairs down
         fake = G(real_in, direction)
-        real_logits = D(real_in, real_out)
-        fake_logits = D(real_in, fake.detach())
+        real_logits = D(real_in, real_out, direction)
+        fake_logits = D(real_in, fake.detach(), direction)
         d_loss = 0.5 * discriminator_loss(args.loss, real_logits, fake_logits)
         opt_d.zero_grad(set_to_none=True)
         accelerator.backward(d_loss)
@@ -188,7 +193,7 @@ def main(args) -> Path:
         g_logs = {}
         if step >= args.d_warmup_steps:  # (G waits while a fresh D catches up, if asked)
             D_plain.requires_grad_(False)
-            g_adv = generator_loss(args.loss, D_plain(real_in, fake))
+            g_adv = generator_loss(args.loss, D_plain(real_in, fake, direction))
             g_l1 = (fake - real_out).abs().mean()
             g_loss = g_adv + args.l1_weight * g_l1
             opt_g.zero_grad(set_to_none=True)
@@ -234,6 +239,29 @@ def main(args) -> Path:
                     push=args.push_to_hub, kept=kept)
     accelerator.end_training()
     return folder
+
+
+def carried_directions(folder, direction: str) -> tuple[dict, dict]:
+    """The U-Net and PatchGAN configs of the directions a ``--resume_from_weights`` folder holds besides the one this
+    run trains (the gallery's maps folder holds both, merged by merge_pix2pix.py): they are built too, so the folder
+    loads whole, frozen, and saved again as they were."""
+    if not folder:
+        return {}, {}
+    from gan_models.core.modeling import CONFIG_NAME
+    from gan_models.core.pipelines import DISCRIMINATOR_DIR
+
+    configs = []
+    for part in (common.generator_folder(folder), Path(folder) / DISCRIMINATOR_DIR):
+        try:
+            config = json.loads((part / CONFIG_NAME).read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}, {}  # not a two-direction folder: common.load_gan_folder says what is wrong with it
+        configs.append({d: config[d] for d in ("a2b", "b2a") if d != direction and isinstance(config.get(d), dict)})
+    g, d = configs
+    if set(g) != set(d):
+        raise SystemExit(f"error: --resume_from_weights {folder}: its generator holds the directions {sorted(g)} "
+                         f"besides {direction}, its discriminator {sorted(d)}: they must match")
+    return g, d
 
 
 def quality(result: dict) -> float:

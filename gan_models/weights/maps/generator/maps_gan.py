@@ -867,7 +867,8 @@ and scores every overlapping 70x70 patch real or fake (a 30x30 grid of logits fo
 the low frequencies.
 
 ``Pix2PixGenerator`` holds one U-Net per direction (``a2b``, ``b2a``; either may be
-absent), so one component folder serves both directions (maps/pipeline.py: the pipeline).
+absent), so one component folder serves both directions (maps/pipeline.py: the pipeline);
+``Pix2PixDiscriminator`` holds their PatchGANs the same way.
 """
 
 
@@ -917,10 +918,9 @@ class UNetGenerator(nn.Module):
         return x
 
 
-class PatchDiscriminator(GANModel):
+class PatchDiscriminator(nn.Module):
     """70x70 PatchGAN: (input, output) pair -> one logit per overlapping 70x70 patch."""
 
-    @register_to_config
     def __init__(self, in_channels: int = 6, base_channels: int = 64, num_layers: int = 3):
         super().__init__()
         c = base_channels
@@ -959,6 +959,28 @@ class Pix2PixGenerator(GANModel):
 
     def forward(self, images: torch.Tensor, direction: str) -> torch.Tensor:
         return self.nets[direction](images)
+
+
+class Pix2PixDiscriminator(GANModel):
+    """One PatchGAN per direction, as ``Pix2PixGenerator`` holds one U-Net per direction; ``a2b`` and ``b2a`` are
+    PatchDiscriminator configs (or None). A training run trains one direction; the gallery's folder carries both."""
+
+    @register_to_config
+    def __init__(self, a2b: dict | None = None, b2a: dict | None = None):
+        super().__init__()
+        configs = {d: cfg for d, cfg in (("a2b", a2b), ("b2a", b2a)) if cfg is not None}
+        if not configs:
+            raise ValueError("give the PatchGAN config of at least one direction (a2b or b2a)")
+        for d, cfg in configs.items():
+            check_config(PatchDiscriminator, cfg, f"the {d} PatchGAN's settings")
+        self.nets = nn.ModuleDict({d: PatchDiscriminator(**cfg) for d, cfg in configs.items()})
+
+    @property
+    def directions(self) -> list[str]:
+        return list(self.nets)
+
+    def forward(self, inputs: torch.Tensor, outputs: torch.Tensor, direction: str) -> torch.Tensor:
+        return self.nets[direction](inputs, outputs)  # N x 3 x 256 x 256 twice -> N x 1 x 30 x 30
 
 # ------------------------------------------------------------ from gan_models.maps.pipeline
 """A picture + a direction -> the translated picture, in tiles for any size: pix2pix's diffusers pipeline."""
