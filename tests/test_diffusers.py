@@ -83,6 +83,28 @@ def test_embedded_weights_are_pipeline_folders(name):
     assert "library_name: diffusers" in card and "trust_remote_code=True" in card
 
 
+GAN_DEMOS = ["faces", "digits", "birds", "maps", "superres"]
+
+
+@pytest.mark.parametrize("name", GAN_DEMOS)
+def test_embedded_gan_folders_carry_their_discriminator_and_training_state(name):
+    """StyleGAN2-ADA's convention: training goes on from G + D, so each folder ships its D (fp16) and step count
+    (the training scripts' tests run a step from each folder with --resume_from_weights)."""
+    from safetensors.torch import load_file
+
+    folder = DEMOS[name].embedded
+    tensors = load_file(str(folder / "discriminator" / "diffusion_pytorch_model.safetensors"))
+    assert len(tensors) > 2 and {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
+    assert json.loads((folder / "discriminator" / "config.json").read_text())["_class_name"].endswith("Discriminator")
+    state = json.loads((folder / "training_state.json").read_text())
+    assert set(state) == {"step", "ema_updates"} and state["step"] > 0
+
+
+def test_all_embedded_weights_together_stay_within_60_mb():
+    total = sum(f.stat().st_size for f in (ROOT / "gan_models" / "weights").rglob("*") if f.is_file())
+    assert total <= 60e6, f"{total / 1e6:.1f} MB"
+
+
 def hub_layout(name: str, tmp_path: Path) -> Path:
     """The embedded folder saved again as a Hub repo would hold it (the birds' with its text encoder)."""
     demo = DEMOS[name]

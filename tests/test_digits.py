@@ -243,6 +243,24 @@ def tiny_args(dataset, out, classifier, *extra):
             "--final_eval_samples", "12", *extra]
 
 
+def test_training_goes_on_from_the_embedded_digits_weights(tiny_labelled_dataset, tmp_path):
+    """The real resume path on the real folder: G, its EMA and D load strictly into train_cgan's default networks."""
+    import json
+
+    from gan_models.registry import DEMOS
+
+    folder = DEMOS["digits"].embedded
+    step = json.loads((folder / "training_state.json").read_text())["step"]
+    out = tmp_path / "more"
+    train_cgan.main(train_cgan.parse_args([
+        "--dataset", str(tiny_labelled_dataset), "--output_dir", str(out), "--num_classes", "10",
+        "--resume_from_weights", str(folder), "--batch_size", "4", "--max_steps", str(step + 1), "--report_to", "none",
+        "--log_steps", "1", "--sample_steps", "100000", "--checkpointing_steps", "100000", "--snapshot_steps", "0",
+        "--threads", "1"]))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [step + 1] and "g_loss" in rows[0]
+
+
 def test_train_checkpoint_resume_and_load(tiny_labelled_dataset, tmp_path):
     clf_folder = tmp_path / "clf"
     MNISTClassifier(num_classes=3, channels=4, feature_dim=8).save_pretrained(clf_folder)

@@ -405,7 +405,8 @@ def test_train_resume_merge_and_evaluate(paired_dataset, tmp_path):
 
 def test_one_direction_continues_from_the_merged_folder_and_the_other_rides_along(paired_dataset, tmp_path):
     a2b = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "a2b", "a2b",
-                                                                "--max_steps", "2")))
+                                                                "--max_steps", "2", "--d_warmup_steps", "100")))
+    assert json.loads((a2b / "metrics.json").read_text())["step"] == 2  # a D-only run's scores are of step 2 too
     b2a = train_pix2pix.main(train_pix2pix.parse_args(tiny_args(paired_dataset, tmp_path / "b2a", "b2a",
                                                                 "--max_steps", "3")))
     merged = merge_pix2pix.merge([a2b, b2a], tmp_path / "merged", fp16=True)
@@ -442,6 +443,22 @@ def test_one_direction_continues_from_the_merged_folder_and_the_other_rides_alon
     with pytest.raises(SystemExit, match="must match"):
         train_pix2pix.main(train_pix2pix.parse_args(tiny_args(
             paired_dataset, tmp_path / "bad", "a2b", "--max_steps", "5", "--resume_from_weights", str(merged))))
+
+
+def test_training_goes_on_from_the_embedded_maps_weights(paired_dataset, tmp_path):
+    """Either direction continues from the gallery's folder (its PatchGANs are --d_channels 32); the other rides along."""
+    folder = DEMOS["maps"].embedded
+    step = json.loads((folder / "training_state.json").read_text())["step"]
+    out = tmp_path / "more"
+    result = train_pix2pix.main(train_pix2pix.parse_args([
+        "--dataset", str(paired_dataset), "--output_dir", str(out), "--direction", "b2a", "--load_size", "256",
+        "--d_channels", "32", "--resume_from_weights", str(folder), "--batch_size", "1", "--max_steps", str(step + 1),
+        "--report_to", "none", "--log_steps", "1", "--sample_steps", "100000", "--checkpointing_steps", "100000",
+        "--snapshot_steps", "0", "--num_sample_pairs", "1", "--threads", "1"]))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [step + 1] and "g_adv" in rows[0]
+    before, after = generator_weights(folder), generator_weights(result)
+    assert all(torch.equal(before[k].float(), after[k].float()) for k in before if k.startswith("nets.a2b."))
 
 
 def test_merged_discriminator_needs_every_folder_to_carry_one(tmp_path):

@@ -129,6 +129,24 @@ def test_a_discriminator_fitted_to_a_frozen_g_is_attached_and_training_goes_on_f
         attach_discriminator.attach(shipped, [tmp_path], step=2)
 
 
+def test_training_goes_on_from_the_embedded_faces_weights(tmp_path):
+    """The real resume path on the real folder: G, its EMA and D load strictly into the networks train_dcgan's
+    defaults build, and the step count goes on from the folder's."""
+    from conftest import make_image_folder
+    from gan_models.registry import DEMOS
+
+    folder = DEMOS["faces"].embedded
+    step = json.loads((folder / "training_state.json").read_text())["step"]
+    images = make_image_folder(tmp_path / "faces", num=8, size=64)
+    out = tmp_path / "more"
+    train_dcgan.main(train_dcgan.parse_args([
+        "--dataset", str(images), "--output_dir", str(out), "--resume_from_weights", str(folder), "--batch_size", "4",
+        "--max_steps", str(step + 1), "--report_to", "none", "--log_steps", "1", "--sample_steps", "100000",
+        "--checkpointing_steps", "100000", "--snapshot_steps", "0", "--threads", "1"]))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [step + 1] and "g_loss" in rows[0]
+
+
 def test_damaged_checkpoint_is_skipped_with_a_message(tiny_image_dataset, tmp_path, capsys):
     out = tmp_path / "run"
     train_dcgan.main(train_dcgan.parse_args(tiny_args(tiny_image_dataset, out, "--max_steps", "4")))

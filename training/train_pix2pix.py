@@ -306,7 +306,7 @@ def finish(accelerator, ema, D, train_step, args, standing_stats, sample_src, sa
     folder = Path(args.output_dir) / "pipeline"
     if accelerator.is_main_process:
         standing_stats()
-        generator, step = ema.model, (result["step"] if result and "step" in result else int(ema.num_updates))
+        generator, step = ema.model, (result["step"] if result and "step" in result else train_step)
         if kept is not None:
             shutil.rmtree(folder, ignore_errors=True)
             shutil.copytree(kept, folder)
