@@ -25,7 +25,7 @@ from tabs.digits import digits_tab
 from tabs.faces import faces_tab
 from tabs.maps import maps_tab
 from tabs.playground import playground_tab
-from tabs.superres import picked, superres_tab
+from tabs.superres import INPUT_WRITERS as SUPERRES_INPUT_WRITERS, picked, superres_tab
 
 QUEUE_SIZE = 32
 
@@ -56,7 +56,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         # "send to super-resolution" beside the Faces and Birds galleries: the picture becomes that tab's input
         for gallery, button, selected in (faces_send, birds_send):
             button.click(lambda value, index: (picked(value, index), gr.Tabs(selected="superres")),
-                         [gallery, selected], [superres_input, tabs], api_name=False)
+                         [gallery, selected], [superres_input, tabs], api_name=False, **SUPERRES_INPUT_WRITERS)
     return demo
 
 

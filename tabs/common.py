@@ -129,16 +129,17 @@ class Models:
         return note
 
 
-def on_first_visit(fn, inputs, outputs):
+def on_first_visit(fn, inputs, outputs, **event_options):
     """Run ``fn`` when the page loads, so a tab shows a result before any click (not an API endpoint).
 
     ``inputs`` are the tab's own controls: the first visit gets what pressing the main button with the
-    default settings gives, through the same function.
+    default settings gives, through the same function. ``event_options`` go to the load event (a
+    ``concurrency_id`` shared with the other events that write the same component keeps them in order).
     """
     root = gr.context.Context.root_block
     if root is None:
         raise RuntimeError("build the tab inside gr.Blocks")
-    return root.load(fn, inputs, outputs, api_name=False)
+    return root.load(fn, inputs, outputs, api_name=False, **event_options)
 
 
 def user_error(err: Exception) -> gr.Error:

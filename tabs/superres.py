@@ -158,6 +158,12 @@ def picked(gallery_value, index):
     return item[0] if isinstance(item, (list, tuple)) else item
 
 
+# Every event that writes the tab's input (its first visit, the example buttons, the Faces and Birds tabs' send buttons)
+# runs in one queue, one at a time, in the order they were asked for: the first visit's example, queued when the page
+# loads, can then never land after (and overwrite) a picture the user sent while it was still being made.
+INPUT_WRITERS = dict(concurrency_id="superres-input", concurrency_limit=1)
+
+
 def superres_tab(models: Models):
     """Builds the tab; returns (weights note, the input image, the tab's id) for app.py's send buttons."""
     upscale, zoom, example = make_superres_fns(models)
@@ -199,9 +205,9 @@ def superres_tab(models: Models):
         zoom, [*outputs, x, y, size], crops, api_name=False)
     for control in (x, y, size):
         control.release(zoom, [*outputs, x, y, size], crops, api_name=False)
-    on_first_visit(first_visit, seed, [source, *outputs, note]).then(zoom, [*outputs, x, y, size], crops,
-                                                                    api_name=False)
-    example_face.click(lambda s: example("face", s), seed, source, api_name=False)
-    example_aerial.click(lambda s: example("aerial", s), seed, source, api_name=False)
+    on_first_visit(first_visit, seed, [source, *outputs, note], **INPUT_WRITERS).then(
+        zoom, [*outputs, x, y, size], crops, api_name=False)
+    example_face.click(lambda s: example("face", s), seed, source, api_name=False, **INPUT_WRITERS)
+    example_aerial.click(lambda s: example("aerial", s), seed, source, api_name=False, **INPUT_WRITERS)
     return weights_note, source
 

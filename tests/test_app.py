@@ -284,6 +284,18 @@ def test_no_control_depends_on_an_emoji_font(tiny_models):
     assert not emoji_in("Map ↔ aerial photo → map, truncation ψ")                           # arrows, Greek: text fonts
 
 
+def test_everything_that_writes_the_superres_input_runs_in_one_ordered_queue():
+    """The first visit's example face (queued at page load, slow on a busy CPU) must not land after a picture the
+    user sent from Faces or Birds: a browser run under load saw the sent bird replaced by it. Every event that writes
+    the input shares one concurrency group of one, which Gradio's queue serves in order."""
+    demo = app.build_demo(Models(use_hub=False))
+    writers = [fn for fn in demo.fns.values()
+               if any(getattr(out, "elem_id", None) == "superres-input" for out in fn.outputs)]
+    kinds = sorted(event for fn in writers for _, event in fn.targets)
+    assert kinds == ["click", "click", "click", "click", "load"]  # 2 examples, 2 send buttons, the first visit
+    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in writers} == {("superres-input", 1)}
+
+
 def test_every_tab_shows_something_on_first_visit_without_an_error():
     """The page-load events of Digits, Birds and Maps (the browser test sees them on the page), run here with
     their inputs' default values and the embedded weights: what a first visit shows, and no error."""

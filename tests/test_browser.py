@@ -108,6 +108,14 @@ def set_number(page, label: str, value) -> None:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 100))))")
 
 
+def editor_ready(page, selector: str) -> None:
+    """Wait until an ImageEditor has drawn its canvases (its zoom figure shows). Opened in an accordion, it takes a
+    moment (1.7 s here under load); a file given before that is lost and Gradio's editor throws ("reading
+    'reset_layers'"), as a user dropping a picture at once would see (README, Limits)."""
+    wait_until(lambda: page.evaluate("""sel => [...document.querySelectorAll(sel + ' canvas')]
+        .filter(c => c.width > 0).length""", selector) >= 1, f"the image editor {selector} ready")
+
+
 def images(page, selector: str) -> list[dict]:
     return page.evaluate("""sel => [...document.querySelectorAll(sel + ' img')].map(i => (
         {w: i.naturalWidth, h: i.naturalHeight, done: i.complete, alt: i.alt, src: i.src}))""", selector)
@@ -414,7 +422,9 @@ def test_a_photo_is_projected_and_walked_from(page, tmp_path):
     open_accordion(page, "Bring your own face")
     decoded(page, "#faces-framing", 1)
     page.evaluate(PROGRESS_WATCH)
+    editor_ready(page, "#faces-photo")
     page.locator("#faces-photo input[type=file]").first.set_input_files(str(me))
+    wait_until(lambda: "Upload an image" not in page.locator("#faces-photo").inner_text(), "the photo in the editor")
     set_number(page, "number input for Steps", 20)
     page.get_by_role("button", name="Find the closest face").click()
     compared, = decoded(page, "#faces-projected", 1)
