@@ -296,7 +296,8 @@ def test_example_buttons_and_example_prompts(page):
     decoded(page, "#birds-gallery", 8, "seed 0")
     first_birds = images(page, "#birds-gallery")[0]["src"]
     page.locator("button.gallery-item", has_text=EXAMPLE_PROMPTS[2]).click()
-    assert visible(page.get_by_label("Describe a bird")).input_value() == EXAMPLE_PROMPTS[2]
+    box = visible(page.get_by_label("Describe a bird"))  # (the example fills the box a moment later under load)
+    wait_until(lambda: box.input_value() == EXAMPLE_PROMPTS[2], "the example prompt in the box")
     visible(page.get_by_role("button", name="Generate", exact=True)).click()
     wait_until(lambda: images(page, "#birds-gallery")[0]["src"] != first_birds, "birds for the example prompt")
     blue, = decoded(page, "#birds-gallery", 8, "seed 0")[:1]
