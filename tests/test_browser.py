@@ -102,10 +102,19 @@ def visible(locator):
 def set_number(page, label: str, value) -> None:
     """Type into the visible number box called ``label`` (a slider's box is "number input for <label>")."""
     box = visible(page.get_by_label(label, exact=True))
-    box.fill(str(value))
-    box.press("Enter")
-    box.blur()  # a slider's box commits (and clamps) on blur; then let the page's effects run before a click
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 100))))")
+
+    def typed() -> bool:
+        if box.input_value() != str(value):  # (a section that has just opened may still reset its boxes)
+            box.fill(str(value))
+            box.press("Enter")
+            box.blur()  # a slider's box commits (and clamps) on blur; then let the page's effects run
+            page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => "
+                          "setTimeout(r, 100))))")
+        return box.input_value() == str(value)
+
+    wait_until(typed, f"{label} set to {value}", timeout=15)
+    page.evaluate("() => new Promise(r => setTimeout(r, 200))")  # and still so a moment later
+    assert box.input_value() == str(value), f"{label}: {box.input_value()!r} after setting {value}"
 
 
 def editor_ready(page, selector: str) -> None:
