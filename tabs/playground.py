@@ -31,6 +31,7 @@ from .common import Models, user_error
 
 MAX_SECONDS, MAX_STEPS = 60.0, 20_000
 FRAME_S, CHUNK_S, IDLE_S = 0.15, 0.12, 10.0  # ~6 frames a second; training time per frame, shared
+END_S = 10.0  # how long Stop, Reset and the others wait for a live run to send its last frame
 SIZE = 400  # the plot panel, in pixels
 WORKER_NICE = 10
 COMPUTE = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
@@ -105,6 +106,10 @@ class Session:
         self.key: tuple | None = None  # what the GAN was built with; a change means a new GAN
         self.points: list[tuple[float, float]] = []
         self.stop = threading.Event()
+        self.ended = threading.Event()  # set while no Train run of this session is live
+        self.ended.set()
+        self.waiting = False  # a Train press waits in gradio's queue for a training slot
+        self.drop = False  # ... and Stop (or Reset, a click, ...) came meanwhile: it must not start
         self.lock = threading.Lock()  # one mutation of the GAN at a time (a Step during a Train)
 
     def close(self) -> None:
@@ -120,6 +125,28 @@ def _stop_session(request: gr.Request | None) -> None:
     if request is not None and request.session_hash:
         for stop in _LIVE.pop(request.session_hash, set()):
             stop.set()
+
+
+def _end_run(session: Session | None, timeout: float = END_S) -> bool:
+    """Stop the session's live run and wait until its generator has sent its last frame; False on timeout.
+
+    Whatever writes the plot or the status after a run must wait for this: the run's messages and
+    the next event's output would otherwise race to the page, and a frame sent a moment before Stop
+    could land after it and overwrite "Stopped" with "Training" (seen under load).
+    """
+    if session is None:
+        return True
+    if session.waiting:
+        session.drop = True
+    session.stop.set()
+    return session.ended.wait(timeout)
+
+
+def press(session: Session | None) -> Session:
+    """Train's first step, at once and outside the queue: mark the press as waiting for a slot."""
+    session = session or Session()
+    session.waiting, session.drop = True, False
+    return session
 
 
 def prepare(session: Session | None, target, loss, lr_g, lr_d, d_steps, width, seed) -> Session:
@@ -180,11 +207,19 @@ def _worker(session: Session, gan: ToyGAN, stop: threading.Event, frames: queue.
 def train(session, target, loss, lr_g, lr_d, d_steps, width, seed, request: gr.Request | None = None,
           max_seconds: float = MAX_SECONDS, max_steps: int = MAX_STEPS):
     """Train live: yields (frame, session, status) several times a second until done or stopped."""
+    if session is not None:
+        session.waiting = False
+        if session.drop:  # stopped while it waited for a slot: show nothing, what stopped it has spoken
+            session.drop = False
+            yield gr.skip(), session, gr.skip()
+            return
+        _end_run(session)  # a second press while a run is live: that run ends first
     try:
         session = prepare(session, target, loss, lr_g, lr_d, d_steps, width, seed)
     except InputError as err:
         raise user_error(err) from err
     session.stop = stop = threading.Event()
+    session.ended = ended = threading.Event()
     hash_ = getattr(request, "session_hash", None)
     if hash_:
         _LIVE[hash_].add(stop)
@@ -212,6 +247,7 @@ def train(session, target, loss, lr_g, lr_d, d_steps, width, seed, request: gr.R
         yield _frame(session), session, f"Stopped at step {session.gan.steps} ({why}). Press Train to go on."
     finally:  # also runs when the event is cancelled and the generator closed
         stop.set()
+        ended.set()
         if hash_ and hash_ in _LIVE:
             _LIVE[hash_].discard(stop)
             if not _LIVE[hash_]:
@@ -233,7 +269,7 @@ def step_once(session, target, loss, lr_g, lr_d, d_steps, width, seed):
 def reset(session, target, loss, lr_g, lr_d, d_steps, width, seed):
     """Fresh networks with these settings; stops a run in progress."""
     if session is not None:
-        session.stop.set()
+        _end_run(session)
         session.gan = None
     try:
         session = prepare(session, target, loss, lr_g, lr_d, d_steps, width, seed)
@@ -242,12 +278,21 @@ def reset(session, target, loss, lr_g, lr_d, d_steps, width, seed):
     return _frame(session), session, "Fresh networks: step 0."
 
 
-def stop_training(session) -> str:
-    """Stop the run; the status says so (the cancelled run's own last message never arrives)."""
+def stop_training(session):
+    """Stop the live run and let its own last message say so (with its last frame), in its own stream.
+
+    A press still waiting for a training slot is dropped: it will not start.
+    """
+    if session is not None and session.waiting and session.ended.is_set():
+        session.drop = True
+        return "Stopped before it started (it was waiting for a training slot). Press Train to go on."
     if session is None or session.gan is None:
         return "Press Train."
-    session.stop.set()
-    return f"Stopped at step {session.gan.steps} (Stop). Press Train to go on."
+    if session.ended.is_set():
+        return f"Not training (step {session.gan.steps}). Press Train to go on."
+    if _end_run(session):
+        return gr.skip()  # "Stopped at step N (Stop)" has come from the run itself
+    return f"Stopping at step {session.gan.steps}..."
 
 
 def preview(target, points=()) -> Image.Image:
@@ -269,8 +314,7 @@ def preview(target, points=()) -> Image.Image:
 
 def show_target(session, target):
     """A new target choice: stop any run and show the target (or the clicked points)."""
-    if session is not None:
-        session.stop.set()
+    _end_run(session)
     points = session.points if session is not None else []
     return preview(target, points), session, "Press Train."
 
@@ -285,7 +329,7 @@ def add_point(session, target, evt: gr.SelectData):
         return gr.skip(), session, "Click inside the plot, not on the loss curves."
     if len(session.points) >= MAX_POINTS:
         raise user_error(InputError(f"at most {MAX_POINTS} points"))
-    session.stop.set()
+    _end_run(session)
     session.points.append(tuple(round(v, 3) for v in to_plane(x, y, SIZE)))
     session.gan = None
     n = len(session.points)
@@ -295,7 +339,7 @@ def add_point(session, target, evt: gr.SelectData):
 
 def clear_points(session):
     session = session or Session()
-    session.stop.set()
+    _end_run(session)
     session.points, session.gan = [], None
     return preview("custom"), session, "Points cleared: click the plot to place modes."
 
@@ -339,14 +383,18 @@ def playground_tab(models: Models):
     settings = [session, target, loss, lr_g, lr_d, d_steps, width, seed]
     outputs = [plot, session, status]
     preset.change(apply_preset, preset, [target, loss, lr_g, lr_d, d_steps, width, explanation], api_name=False)
-    run = train_btn.click(train, settings, outputs, api_name="playground",
-                          concurrency_limit=4, concurrency_id="playground")
-    stop_btn.click(stop_training, session, status, cancels=[run], api_name=False, queue=False)
+    # Train is two steps: the press is marked at once (so that Stop can drop a press still waiting for
+    # a slot), then the run. Nothing cancels the run's event: Stop, Reset, a new target, a click and
+    # Clear end a live run themselves and wait for its last frame, so that no frame of the run can land
+    # after what they show (a cancelled run's last "Training" frame could, under load)
+    train_btn.click(press, session, session, queue=False, api_name=False, show_progress="hidden").then(
+        train, settings, outputs, api_name="playground", concurrency_limit=4, concurrency_id="playground")
+    stop_btn.click(stop_training, session, status, api_name=False, queue=False)
     step_btn.click(step_once, settings, outputs, api_name=False)  # short: their own queue slots
-    reset_btn.click(reset, settings, outputs, cancels=[run], api_name=False)
-    target.change(show_target, [session, target], outputs, api_name=False, cancels=[run])
-    plot.select(add_point, [session, target], outputs, api_name=False, cancels=[run])
-    clear_btn.click(clear_points, session, outputs, api_name=False, cancels=[run])
+    reset_btn.click(reset, settings, outputs, api_name=False)
+    target.change(show_target, [session, target], outputs, api_name=False)
+    plot.select(add_point, [session, target], outputs, api_name=False)
+    clear_btn.click(clear_points, session, outputs, api_name=False)
     root = gr.context.Context.root_block
     if root is not None:
         root.unload(_stop_session)

@@ -296,6 +296,16 @@ def test_everything_that_writes_the_superres_input_runs_in_one_ordered_queue():
     assert {(fn.concurrency_id, fn.concurrency_limit) for fn in writers} == {("superres-input", 1)}
 
 
+def test_nothing_cancels_the_playground_run_and_train_waits_behind_a_press_mark():
+    """Stop and the others end a live run themselves and wait for its last frame (tests/test_playground.py); a
+    cancel sent beside them would kill the run before that frame, and its stale "Training" frame could land last."""
+    demo = app.build_demo(Models(use_hub=False))
+    run, = [fn for fn in demo.fns.values() if fn.api_name == "playground"]
+    assert not any(run._id in (fn.cancels or []) for fn in demo.fns.values())
+    pressed = demo.fns[run.trigger_after]
+    assert pressed.fn.__name__ == "press" and pressed.queue is False and [e for _, e in pressed.targets] == ["click"]
+
+
 def test_every_tab_shows_something_on_first_visit_without_an_error():
     """The page-load events of Digits, Birds and Maps (the browser test sees them on the page), run here with
     their inputs' default values and the embedded weights: what a first visit shows, and no error."""

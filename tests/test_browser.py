@@ -356,6 +356,20 @@ def test_playground_trains_its_frames_advance_and_stop_stops_it(page):
     no_error_toast(page)
 
 
+def test_playground_reset_during_a_run_shows_fresh_networks_and_nothing_of_the_run_lands_after_it(page):
+    open_tab(page, "playground")
+    start, = decoded(page, "#playground-plot", 1)
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_until(lambda: images(page, "#playground-plot")[0]["src"] != start["src"], "a frame while training")
+    page.get_by_role("button", name="Reset", exact=True).click()
+    fresh = visible(page.get_by_text("Fresh networks: step 0."))
+    fresh.wait_for(timeout=15_000)
+    last = images(page, "#playground-plot")[0]["src"]
+    time.sleep(2.0)  # a frame of the run arriving now would replace both
+    assert images(page, "#playground-plot")[0]["src"] == last and fresh.is_visible()
+    no_error_toast(page)
+
+
 # ----------------------------------------------------------------------------- progress
 def test_long_actions_show_a_progress_bar(page, tmp_path):
     decoded(page, "#faces-gallery", 16)

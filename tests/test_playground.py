@@ -157,6 +157,38 @@ def test_stop_ends_a_run_and_closing_the_generator_stops_the_worker():
     assert not any(t.name == "playground-worker" for t in threading.enumerate())
 
 
+def test_stop_returns_only_after_the_runs_own_last_frame_so_nothing_of_the_run_lands_after_it():
+    """Under load a cancelled run's last "Training" frame reached the page after Stop's "Stopped" (a browser run
+    in CI saw it). Now Stop ends the run and waits: by the time it returns, the run's generator has handed over its
+    final "Stopped at step N (Stop)" frame, in the run's own ordered stream, and Stop itself writes nothing."""
+    got, gen = [], tab.train(None, "ring", "ns", 1e-3, 1e-3, 1, 16, 0)
+    got.append(next(gen))
+    session = got[0][1]
+    consumer = threading.Thread(target=lambda: got.extend(gen))
+    consumer.start()
+    time.sleep(0.3)
+    assert session.ended.is_set() is False and tab.stop_training(session) == gr.skip()
+    assert "Stopped at step" in got[-1][2] and "(Stop)" in got[-1][2]  # already there when Stop returned
+    consumer.join(5)
+    assert not consumer.is_alive() and all("Training" in g[2] for g in got[:-1])
+    assert "Not training" in tab.stop_training(session)  # nothing live: says so, changes nothing
+
+
+def test_a_press_still_waiting_for_a_slot_is_dropped_by_stop_and_reset():
+    for ender in (tab.stop_training, lambda s: tab.reset(s, "ring", "ns", 1e-3, 1e-3, 1, 16, 0)):
+        session = tab.press(None)  # what a Train click does at once; the run itself waits in the queue
+        assert session.waiting
+        said = ender(session)
+        if ender is tab.stop_training:
+            assert said.startswith("Stopped before it started")
+        frames = list(tab.train(session, "ring", "ns", 1e-3, 1e-3, 1, 16, 0))
+        assert frames == [(gr.skip(), session, gr.skip())]  # it did not start, and wrote nothing
+        assert not any(t.name == "playground-worker" for t in threading.enumerate())
+        assert not session.drop and not session.waiting  # the next press trains
+        assert len(list(tab.train(session, "ring", "ns", 1e-3, 1e-3, 1, 16, 0, max_steps=3))) >= 1
+        assert session.gan.steps >= 3
+
+
 def test_tab_functions_refuse_bad_input_and_handle_clicks():
     with pytest.raises(gr.Error, match="network width"):
         next(tab.train(None, "ring", "ns", 1e-3, 1e-3, 1, 1000, 0))
