@@ -283,16 +283,16 @@ def stop_training(session):
 
     A press still waiting for a training slot is dropped: it will not start.
     """
-    if session is not None and session.waiting and session.ended.is_set():
-        session.drop = True
-        return "Stopped before it started (it was waiting for a training slot). Press Train to go on."
-    if session is None or session.gan is None:
+    if session is None:
         return "Press Train."
-    if session.ended.is_set():
-        return f"Not training (step {session.gan.steps}). Press Train to go on."
-    if _end_run(session):
+    waiting, live = session.waiting, not session.ended.is_set()
+    if not _end_run(session):  # drops a waiting press, ends a live run
+        return f"Stopping at step {session.gan.steps}..."
+    if live:
         return gr.skip()  # "Stopped at step N (Stop)" has come from the run itself
-    return f"Stopping at step {session.gan.steps}..."
+    if waiting:
+        return "Stopped before it started (it was waiting for a training slot). Press Train to go on."
+    return "Press Train." if session.gan is None else f"Not training (step {session.gan.steps}). Press Train to go on."
 
 
 def preview(target, points=()) -> Image.Image:
