@@ -254,6 +254,44 @@ class InMemoryBatches:
         return tuple(t[idx] for t in self.tensors)
 
 
+class FIDJudge:
+    """FID/KID of the EMA generator's faces against held-out real pictures; keeps the best generator (with its D) on disk.
+
+    ``make_pipeline(generator)`` builds the demo's unconditional pipeline around a copy of the EMA generator
+    (``pipe(seeds=..., output_type="pt")``); ``prepare()``, if given, runs first (the DCGAN's standing statistics).
+    The best so far is read from ``best_generator/metrics.json``, so a resumed run keeps comparing against it.
+    """
+
+    def __init__(self, held_out: torch.Tensor, args, make_pipeline, prepare=None):
+        from gan_models.judges.metrics import InceptionFeatures
+
+        self.args, self.features, self.make_pipeline, self.prepare = args, InceptionFeatures(), make_pipeline, prepare
+        self.held_out, self.real = held_out, None
+        self.best_dir = Path(args.output_dir) / "best_generator"
+        self.best: dict | None = read_best(self.best_dir)  # {"step", "fid", ...}; survives a resume
+
+    def measure(self, ema, discriminator, step: int, accelerator) -> dict:
+        from gan_models.judges.evaluate import generate_uint8
+        from gan_models.judges.metrics import fid_kid
+
+        if self.real is None:
+            self.real = self.features(self.held_out)
+        if self.prepare is not None:
+            self.prepare()
+        pipe = self.make_pipeline(copy.deepcopy(ema.model).cpu().float().eval())
+        result = {"step": step, **fid_kid(self.real, self.features(generate_uint8(pipe, self.args.eval_samples)))}
+        accelerator.log({"fid": result["fid"], "kid": result["kid"]}, step=step)
+        accelerator.print(f"step {step}: eval {json.dumps(result)}")
+        with (Path(self.args.output_dir) / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps({"step": step, "eval/fid": result["fid"], "eval/kid": result["kid"]}) + "\n")
+        if self.best is None or result["fid"] < self.best["fid"]:  # kept with its D: training can go on from it
+            self.best = result
+            save_pipeline(self.make_pipeline(ema.model), self.best_dir, discriminator=discriminator, step=step,
+                          ema_updates=int(ema.num_updates))
+            (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+        return result
+
+
 # ----------------------------------------------------------------------------- EMA generator
 class EMA(nn.Module):
     """An exponential moving average of a model's weights (buffers are copied).
