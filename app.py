@@ -18,7 +18,7 @@ import threading
 
 import gradio as gr
 
-from gan_models.registry import DEMOS
+from gan_models.registry import DEMOS, tab_title
 from tabs.common import Models
 from tabs.birds import birds_tab
 from tabs.digits import digits_tab
@@ -36,9 +36,10 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         gr.Markdown("# GAN Gallery\nGenerative adversarial networks you can play with, on a CPU. "
                     "Each tab is one model; each says how it works and where its weights came from.")
         with gr.Tabs() as tabs:
-            with gr.Tab(DEMOS["faces"].title, id="faces"):
+            with gr.Tab(tab_title("faces"), id="faces"):
                 faces_note, faces_send = faces_tab(models)
-            demo.load(lambda: models.describe(DEMOS["faces"]), None, faces_note, api_name=False)
+            demo.load(lambda: " ".join(f"{d.title}: {models.describe(d)}" for d in (DEMOS["style_faces"], DEMOS["faces"])),
+                      None, faces_note, api_name=False)
             with gr.Tab(DEMOS["digits"].title, id="digits"):
                 digits_note = digits_tab(models)
             demo.load(lambda: models.describe(DEMOS["digits"]), None, digits_note, api_name=False)
@@ -93,7 +94,7 @@ def main(argv=None):
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
     # The first tab's model (and diffusers, about 3 s of imports) loads while the server starts, not on the first
     # request; the other tabs load on their first use. A request that arrives first waits for this same load.
-    threading.Thread(target=preload, args=(models, DEMOS["faces"]), daemon=True, name="preload-faces").start()
+    threading.Thread(target=preload, args=(models, DEMOS["style_faces"]), daemon=True, name="preload-faces").start()
     demo.launch(server_name=args.host, server_port=args.port, **LAUNCH_OPTIONS)
 
 

@@ -21,6 +21,11 @@ def _faces():
     return DCGANPipeline
 
 
+def _style_faces():
+    from .faces.style_pipeline import StyleFacesPipeline
+    return StyleFacesPipeline
+
+
 def _digits():
     from .digits.pipeline import CGANPipeline
     return CGANPipeline
@@ -50,6 +55,11 @@ class Demo:
     pipeline_tag: str    # Hub task of the model repo
     summary: str
     weights_dir: Path = WEIGHTS_DIR  # where the embedded defaults live (tests point it elsewhere)
+    tab: str = ""        # the tab it is shown in, when it shares one (the Faces tab holds two models)
+
+    @property
+    def tab_id(self) -> str:
+        return self.tab or self.name
 
     @property
     def pipeline(self) -> type:
@@ -63,8 +73,14 @@ class Demo:
 DEMOS: dict[str, Demo] = {
     d.name: d
     for d in (
+        # The Faces tab holds two models of one task, 2019's beside 2016's: the style-based one is the default
+        # (what /faces serves), the DCGAN one click away. Each has its own weights, Hub repo and spaces.yml entry.
         Demo("faces", "Random faces (DCGAN)", "faces", _faces, "unconditional-image-generation",
              "64x64 faces from random noise: a DCGAN trained on CelebA."),
+        Demo("style_faces", "Style-based faces (StyleGAN2 ideas)", "faces", _style_faces,
+             "unconditional-image-generation",
+             "64x64 faces from a style-based generator (mapping network, modulated convolutions, noise) trained "
+             "on CelebA against a projected discriminator.", tab="faces"),
         # The Hub has no class-conditional task; its input (noise + a class id, no text, no image) is
         # nearest to unconditional-image-generation, and the model card adds the tag "class-conditional".
         Demo("digits", "Label-conditioned digits (cGAN)", "digits", _digits, "unconditional-image-generation",
@@ -78,3 +94,21 @@ DEMOS: dict[str, Demo] = {
              "and aerial photos."),
     )
 }
+
+
+# A tab that holds more than one model has a title of its own; every other tab is titled by its one demo.
+TAB_TITLES = {"faces": "Random faces (StyleGAN2 · DCGAN)"}
+
+
+def tab_title(tab_id: str) -> str:
+    """The title of tab ``tab_id`` (a demo's tab_id)."""
+    return TAB_TITLES.get(tab_id) or DEMOS[tab_id].title
+
+
+def tabs() -> dict[str, list[Demo]]:
+    """Tab id -> the demos it shows, in the registry's order (the first is the tab's default model, except where the
+    tab says otherwise)."""
+    out: dict[str, list[Demo]] = {}
+    for demo in DEMOS.values():
+        out.setdefault(demo.tab_id, []).append(demo)
+    return out

@@ -1,4 +1,6 @@
-"""The Faces tab: a DCGAN's faces from seeds, truncation, and latent interpolation."""
+"""The Faces tab: two face models side by side (a style-based generator, the default, and the DCGAN), faces from seeds,
+truncation, latent interpolation; the style-based model's mixing and editing sections (faces_style.py) and the
+projection of a photo (faces_projection.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,20 @@ from gan_models.registry import DEMOS
 from .superres import send_to_superres_button
 from .common import Models, as_files, output_path, user_error
 from .faces_projection import projection_section
+from .faces_style import editing_section, mixing_section
+from .face_models import DEFAULT_MODEL, MODEL_LABELS, model_demo
 
 MAX_FACES = 64
+WHAT_CHANGED = """
+**What changed between 2016 and 2019.** The DCGAN feeds its 128 random numbers in once, at the bottom, and every
+layer has to untangle them. The style-based generator first maps them through a small network to a vector *w*,
+starts from a *learned constant* picture, and gives every layer its own copy of *w* as a **style** that scales its
+convolution weights; per-pixel **noise** draws the random detail (hair, skin), so *w* need not. That split is what
+lets you mix two faces' styles by layer, pull *w* toward the average face, and move along directions that change one
+thing at a time. This one was trained against a **projected discriminator** that judges faces through a frozen
+ImageNet network's eyes, which learns in CPU-hours what a pixel discriminator needs days for (see the README for
+the scores of both models, in Inception's feature space and in a face-recognition one).
+"""
 
 FACES_HOW = """
 ### How it works
@@ -39,11 +53,12 @@ see (see the README for what each bought).
 
 
 def make_faces_fns(models: Models):
-    demo = DEMOS["faces"]
+    def faces(seed, num_images, truncation, model=DEFAULT_MODEL):
+        """Generate ``num_images`` faces from seeds seed, seed+1, ...; returns (gallery, seed used).
 
-    def faces(seed, num_images, truncation):
-        """Generate ``num_images`` faces from seeds seed, seed+1, ...; returns (gallery, seed used)."""
-        pipe = models.get(demo).pipeline
+        ``model``: "style" (the style-based generator, the default) or "dcgan"; the same seed, either model.
+        """
+        pipe = models.get(model_demo(model)).pipeline
         try:
             num_images = check_int(num_images, "number of faces", 1, MAX_FACES)
             out = pipe(num_images, seed=seed, truncation=truncation)
@@ -51,13 +66,15 @@ def make_faces_fns(models: Models):
             raise user_error(err) from err
         return [(path, f"seed {s}") for path, s in zip(as_files(out.images), out.seeds)], out.seeds[0]
 
-    def interpolate(seed_a, seed_b, num_frames, truncation, progress=gr.Progress(track_tqdm=True)):
+    def interpolate(seed_a, seed_b, num_frames, truncation, model=DEFAULT_MODEL,
+                    progress=gr.Progress(track_tqdm=True)):
         """A GIF walking from seed_a's face to seed_b's and back; returns (animation, file).
 
+        ``model`` as for /faces (the style-based model walks a straight line in W, the DCGAN an arc in z).
         ``progress`` is Gradio's (not an API parameter): the pipeline's own progress bar over the frames'
         batches (tqdm, tracked), then one step per GIF frame (its palette, most of the time taken).
         """
-        pipe = models.get(demo).pipeline
+        pipe = models.get(model_demo(model)).pipeline
         try:
             progress(0, desc="Drawing the frames")
             out = pipe.interpolate(seed_a, seed_b, num_frames, truncation=truncation)
@@ -85,6 +102,8 @@ def faces_tab(models: Models):
     faces, interpolate = make_faces_fns(models)
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
+            model = gr.Radio(MODEL_LABELS, value=DEFAULT_MODEL, label="Model", elem_id="faces-model",
+                             info="the same seed in either model")
             seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
                              info="the first face's seed; face i uses seed + i")
             randomize = gr.Button("Random seed", size="sm")
@@ -96,10 +115,11 @@ def faces_tab(models: Models):
                              interactive=False)
         with gr.Column(scale=3):
             # the first visit shows faces straight away: the defaults' gallery, made on page load
-            gallery = gr.Gallery(value=lambda: faces(0, 16, 0.8)[0], label="Faces", columns=8, height="auto", object_fit="contain",
+            gallery = gr.Gallery(value=lambda: faces(0, 16, 0.8, DEFAULT_MODEL)[0], label="Faces", columns=8, height="auto", object_fit="contain",
                                  buttons=["download", "download_all", "fullscreen"], format="png",
                                  elem_id="faces-gallery")
             send, selected = send_to_superres_button(gallery, "face")
+            gr.Markdown(WHAT_CHANGED)
     with gr.Accordion("Interpolate between two seeds", open=False):
         with gr.Row():
             seed_a = gr.Number(value=0, label="From seed", precision=0, minimum=0, maximum=MAX_SEED)
@@ -109,12 +129,16 @@ def faces_tab(models: Models):
         with gr.Row():
             animation = gr.Image(label="Walk in latent space", type="filepath", format="gif", elem_id="faces-walk")
             gif_file = gr.File(label="Download the GIF")
-    projection_section(models, truncation, save_walk_gif)
+    mixing_section(models, truncation)
+    editing_section(models, truncation)
+    projection_section(models, truncation, model, save_walk_gif)
     gr.Markdown(FACES_HOW)
     weights_note = gr.Markdown()
 
-    run.click(faces, [seed, count, truncation], [gallery, used], api_name="faces")
+    run.click(faces, [seed, count, truncation, model], [gallery, used], api_name="faces")
+    model.change(faces, [seed, count, truncation, model], [gallery, used], api_name=False)  # same seeds, other model
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
-        faces, [seed, count, truncation], [gallery, used], api_name=False)
-    walk.click(interpolate, [seed_a, seed_b, frames, truncation], [animation, gif_file], api_name="faces_interpolate")
+        faces, [seed, count, truncation, model], [gallery, used], api_name=False)
+    walk.click(interpolate, [seed_a, seed_b, frames, truncation, model], [animation, gif_file],
+               api_name="faces_interpolate")
     return weights_note, (gallery, send, selected)  # app.py wires the send button

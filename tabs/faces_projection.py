@@ -10,9 +10,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gan_models.core.checks import MAX_SEED, InputError, check_int, check_seed
-from gan_models.registry import DEMOS
 
 from .common import Models, as_files, guard_upload, on_first_visit, output_path, user_error
+from .face_models import DEFAULT_MODEL, model_demo
 
 MAX_PHOTO_UPLOAD_PIXELS = 4096 * 4096  # refused from the header, before anything is decoded (as the pipeline)
 MAX_STEPS = 1000
@@ -79,18 +79,17 @@ def side_by_side(photo: Image.Image, face: Image.Image) -> Image.Image:
 
 
 def make_projection_fns(models: Models, save_walk_gif):
-    demo = DEMOS["faces"]
+    def pipeline(model):
+        return models.get(model_demo(model)).pipeline
 
-    def pipeline():
-        return models.get(demo).pipeline
-
-    def project(editor, num_steps, start_seed, progress=gr.Progress()):
-        """Project a photo into the faces generator: the closest face it can draw.
+    def project(editor, num_steps, start_seed, model=DEFAULT_MODEL, progress=gr.Progress()):
+        """Project a photo into a faces generator: the closest face it can draw.
 
         ``editor``: the crop editor's payload (or a file path); ``num_steps``: Adam steps (0-1000);
-        ``start_seed``: seeds the 256 random starting latents (same seed, same result). Yields while it runs;
-        the final answer is (photo | closest face, the optimisation's frames, note, latent .safetensors, latent).
-        ``progress`` is Gradio's (not an API parameter).
+        ``start_seed``: seeds the random starting latents (same seed, same result); ``model``: "style" (the
+        default: one w per layer, W+) or "dcgan" (z). Yields while it runs; the final answer is (photo | closest
+        face, the optimisation's frames, note, latent .safetensors, latent). ``progress`` is Gradio's (not an API
+        parameter).
         """
         import torch
 
@@ -103,15 +102,16 @@ def make_projection_fns(models: Models, save_walk_gif):
             start_seed = check_seed(start_seed, "start seed")
         except InputError as err:
             raise user_error(err) from err
+        demo = model_demo(model)
         source = editor_photo(editor)
         if source is None:
             raise gr.Error("Upload, paste or take a photo first, and crop it to the face.", print_exception=False)
-        pipe = pipeline()
+        pipe = pipeline(model)
         try:
             steps = pipe.project_steps(source, num_steps, generator=torch.Generator().manual_seed(start_seed))
         except InputError as err:
             raise user_error(err) from err
-        progress(0, desc="Searching 256 random faces for a start")
+        progress(0, desc="Searching random faces for a start")
         t0 = time.perf_counter()
         shown = []  # (file, caption) of the frames so far: files of our own (see as_files)
         try:
@@ -130,26 +130,26 @@ def make_projection_fns(models: Models, save_walk_gif):
         frame_files = as_files([im.resize((128, 128)) for _, im in out.frames])
         captions = [f"step {s}" if s else "start" for s, _ in out.frames]
         path = output_path(".safetensors")
-        save_latent(path, out.latent, {"steps": str(num_steps), "start_seed": str(start_seed),
+        save_latent(path, out.latent, {"steps": str(num_steps), "start_seed": str(start_seed), "model": demo.name,
                                        "psnr_db": f"{out.psnr:.2f}", "weights": models.get(demo).origin})
         if out.losses:
             note = (f"PSNR {out.psnr:.1f} dB against your photo at 64x64 after {num_steps} steps in {seconds:.1f} s "
                     f"(loss {out.losses[0]:.3f} → {out.losses[-1]:.3f}).")
         else:
-            note = f"PSNR {out.psnr:.1f} dB: the best of the 256 random starts, no steps taken."
+            note = f"PSNR {out.psnr:.1f} dB: the best of the random starts, no steps taken."
         if out.messages:
             note += " Note: " + "; ".join(out.messages) + "."
         yield (as_files([side_by_side(out.target, out.images[0])])[0], list(zip(frame_files, captions)), note,
                str(path), out.latent)
 
-    def load(path):
+    def load(path, model=DEFAULT_MODEL):
         """A latent file downloaded from this page -> (latent, its face beside nothing, note). Checked: size, format,
-        one tensor named "latent", shape, dtype, finite values."""
+        one tensor named "latent", shape (the chosen model's), dtype, finite values."""
         from gan_models.faces.projection import load_latent
 
         if path is None:
             return gr.skip(), gr.skip(), gr.skip()
-        pipe = pipeline()
+        pipe = pipeline(model)
         try:
             tensor, meta = load_latent(path)
             latent = pipe.check_latent(tensor)
@@ -159,19 +159,17 @@ def make_projection_fns(models: Models, save_walk_gif):
 
         face = to_output(pipe.generate(latent), "pil")[0].resize((SHOWN, SHOWN), Image.Resampling.LANCZOS)
         psnr = f", PSNR {meta['psnr_db']} dB when it was made" if "psnr_db" in meta else ""
-        return latent, as_files([face])[0], f"Loaded a latent (‖z‖²/d = {float(latent.square().sum()) / pipe.latent_dim:.2f}{psnr})."
+        return latent, as_files([face])[0], f"Loaded a latent ({pipe.describe_latent(latent)}{psnr})."
 
-    def walk(latent, seed_b, num_frames, truncation, progress=gr.Progress(track_tqdm=True)):
+    def walk(latent, seed_b, num_frames, truncation, model=DEFAULT_MODEL, progress=gr.Progress(track_tqdm=True)):
         """A GIF from the projected (or loaded) latent to seed_b's face and back; returns (animation, file)."""
-        from gan_models.core.pipelines import noise_for_seeds
-
         if latent is None:
             raise gr.Error("Find the closest face to a photo first (or load a latent file).", print_exception=False)
-        pipe = pipeline()
+        pipe = pipeline(model)
         try:
             seed_b = check_seed(seed_b, "to seed")
             num_frames = check_int(num_frames, "frames", 2, 60)
-            end = noise_for_seeds([seed_b], (pipe.latent_dim,), float(truncation))
+            end = pipe.seed_latent(seed_b, float(truncation))
             progress(0, desc="Drawing the frames")
             out = pipe.interpolate_latents(pipe.check_latent(latent), end, num_frames)
         except InputError as err:
@@ -182,8 +180,9 @@ def make_projection_fns(models: Models, save_walk_gif):
     return project, load, walk
 
 
-def projection_section(models: Models, truncation, save_walk_gif) -> None:
-    """The section, inside the Faces tab; ``truncation`` is the tab's slider (for the walk's seed end)."""
+def projection_section(models: Models, truncation, model, save_walk_gif) -> None:
+    """The section, inside the Faces tab; ``truncation`` is the tab's slider (for the walk's seed end), ``model`` its
+    model choice (the photo goes into the chosen model)."""
     project, load, walk = make_projection_fns(models, save_walk_gif)
     with gr.Accordion("Bring your own face: project a photo into the generator", open=False):
         gr.Markdown(PROJECT_INTRO)
@@ -225,8 +224,9 @@ def projection_section(models: Models, truncation, save_walk_gif) -> None:
             gif_file = gr.File(label="Download the GIF")
         gr.Markdown(PROJECT_HOW)
 
-    on_first_visit(lambda: as_files([framing_example(models.get(DEMOS["faces"]).pipeline)])[0], None, example)
-    run.click(project, [photo, steps, start_seed], [compared, frames, note, latent_file, latent],
+    on_first_visit(lambda: as_files([framing_example(models.get(model_demo(DEFAULT_MODEL)).pipeline)])[0], None,
+                   example)
+    run.click(project, [photo, steps, start_seed, model], [compared, frames, note, latent_file, latent],
               api_name="faces_project")
-    upload.upload(load, upload, [latent, loaded, note], api_name=False)
-    walk_button.click(walk, [latent, seed_b, walk_frames, truncation], [animation, gif_file], api_name=False)
+    upload.upload(load, [upload, model], [latent, loaded, note], api_name=False)
+    walk_button.click(walk, [latent, seed_b, walk_frames, truncation, model], [animation, gif_file], api_name=False)

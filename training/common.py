@@ -258,7 +258,7 @@ class FIDJudge:
     """FID/KID of the EMA generator's faces against held-out real pictures; keeps the best generator (with its D) on disk.
 
     ``make_pipeline(generator)`` builds the demo's unconditional pipeline around a copy of the EMA generator
-    (``pipe(seeds=..., output_type="pt")``); ``prepare()``, if given, runs first (the DCGAN's standing statistics).
+    (``pipe(seeds=..., output_type="pt")``); ``prepare(ema)``, if given, runs first (the DCGAN's standing statistics).
     The best so far is read from ``best_generator/metrics.json``, so a resumed run keeps comparing against it.
     """
 
@@ -277,7 +277,7 @@ class FIDJudge:
         if self.real is None:
             self.real = self.features(self.held_out)
         if self.prepare is not None:
-            self.prepare()
+            self.prepare(ema)
         pipe = self.make_pipeline(copy.deepcopy(ema.model).cpu().float().eval())
         result = {"step": step, **fid_kid(self.real, self.features(generate_uint8(pipe, self.args.eval_samples)))}
         accelerator.log({"fid": result["fid"], "kid": result["kid"]}, step=step)

@@ -15,8 +15,6 @@ compare; with all three on, D stayed near chance and learned slower (see the REA
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -64,7 +62,9 @@ def main(args) -> Path:
     train_idx, held_idx = holdout_split(len(images), args.holdout, args.holdout_seed)
     if args.eval_steps and not args.holdout:
         raise SystemExit("error: --eval_steps needs held-out rows to compare against: add --holdout 1000")
-    judge = FIDJudge(images[held_idx], args) if args.eval_steps and accelerator.is_main_process else None
+    judge = (common.FIDJudge(images[held_idx], args, DCGANPipeline,
+                             prepare=lambda ema: standing_stats(ema, args, next(ema.parameters()).device))
+             if args.eval_steps and accelerator.is_main_process else None)
     data = common.InMemoryBatches(images[train_idx], batch_size=args.batch_size, seed=args.seed,
                                   process_index=accelerator.process_index, num_processes=accelerator.num_processes)
     accelerator.print(f"{len(train_idx)} training images ({args.holdout} held out), {data.steps_per_epoch} steps/epoch")
@@ -145,36 +145,6 @@ def main(args) -> Path:
     if state.step % args.checkpointing_steps and state.step != args.max_steps:  # stopped by --max_minutes
         common.save_checkpoint(accelerator, args.output_dir, state.step, args.checkpoints_total_limit)
     return finish(accelerator, ema, D_plain, state.step, args, judge, push=args.push_to_hub)
-
-
-class FIDJudge:
-    """FID/KID of the EMA generator against the held-out faces; keeps the best generator on disk."""
-
-    def __init__(self, held_out: torch.Tensor, args):
-        from gan_models.judges.metrics import InceptionFeatures
-
-        self.args, self.features = args, InceptionFeatures()
-        self.held_out, self.real = held_out, None
-        self.best_dir = Path(args.output_dir) / "best_generator"
-        self.best: dict | None = common.read_best(self.best_dir)  # {"step", "fid", ...}; survives a resume
-
-    def measure(self, ema, discriminator, step: int, accelerator) -> dict:
-        from gan_models.judges.evaluate import generate_uint8
-        from gan_models.judges.metrics import fid_kid
-
-        if self.real is None:
-            self.real = self.features(self.held_out)
-        standing_stats(ema, self.args, next(ema.parameters()).device)
-        pipe = DCGANPipeline(copy.deepcopy(ema.model).cpu().eval())
-        result = {"step": step, **fid_kid(self.real, self.features(generate_uint8(pipe, self.args.eval_samples)))}
-        accelerator.log({"fid": result["fid"], "kid": result["kid"]}, step=step)
-        accelerator.print(f"step {step}: eval {json.dumps(result)}")
-        if self.best is None or result["fid"] < self.best["fid"]:  # kept with its D: training can go on from it
-            self.best = result
-            common.save_pipeline(DCGANPipeline(ema.model), self.best_dir, discriminator=discriminator, step=step,
-                                 ema_updates=int(ema.num_updates))
-            (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=2))
-        return result
 
 
 def standing_stats(ema, args, device):

@@ -85,6 +85,14 @@ class DCGANPipeline(GANPipeline):
         frames = [self.generate(chunk) for chunk in self.progress_bar(noise.split(8))]
         return GANPipelineOutput(images=to_output(torch.cat(frames), output_type))
 
+    def seed_latent(self, seed: int, truncation: float = 1.0) -> torch.Tensor:
+        """Seed ``seed``'s latent (1 x latent_dim), truncated: where a walk to that seed's face ends."""
+        return noise_for_seeds([check_seed(seed)], (self.latent_dim,), check_float(truncation, "truncation", 0.0, 1.0))
+
+    def describe_latent(self, latent: torch.Tensor) -> str:
+        """A few words on a latent for the user: how far it is from where N(0, I) draws live."""
+        return f"z, ‖z‖²/d = {float(latent.square().sum()) / self.latent_dim:.2f}"
+
     def check_latent(self, latent, name: str = "latent") -> torch.Tensor:
         """A latent a user gives (a tensor or array, latent_dim or 1 x latent_dim, finite) -> 1 x latent_dim float32."""
         if not isinstance(latent, torch.Tensor):

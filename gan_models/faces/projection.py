@@ -183,10 +183,8 @@ def project_latent(net: nn.Module, latent_dim: int, target: torch.Tensor, featur
                    weights: ProjectionLoss, frame_every: int = 0, progress=None):
     """Optimise z for ``target`` (1 x 3 x H x W in [-1, 1]) through the frozen ``net`` (N x d x 1 x 1 -> images).
 
-    A generator: yields ``(step, loss, image 1 x 3 x H x W or None)`` after every step (an image every
-    ``frame_every`` steps), and returns (z 1 x d, final image, losses per step, [(step, image)], start index)
-    (``result = yield from project_latent(...)``). ``progress`` wraps the range of steps (a tqdm bar).
-    Deterministic for a given ``generator`` (the candidates are its only randomness).
+    The DCGAN's form of ``optimise_latent``: the candidates are N(0, I) draws, the prior keeps z on
+    the sphere where N(0, I) samples live. Returns what ``optimise_latent`` returns.
     """
     param = next(net.parameters())
     device, dtype = param.device, param.dtype
@@ -194,28 +192,49 @@ def project_latent(net: nn.Module, latent_dim: int, target: torch.Tensor, featur
     def draw(z):
         return net(z.to(device, dtype)[:, :, None, None].contiguous(memory_format=torch.channels_last)).float()
 
-    target = target.to(device)
+    candidates = torch.randn(num_candidates, latent_dim, generator=generator)
+    prior = lambda z: (z.square().sum() / latent_dim - 1).square()  # noqa: E731
+    return (yield from optimise_latent(draw, candidates.to(device), prior, target.to(device), feature_distance,
+                                       num_steps=num_steps,
+                                       learning_rate=learning_rate, weights=weights, frame_every=frame_every,
+                                       progress=progress))
+
+
+def optimise_latent(draw, candidates: torch.Tensor, prior, target: torch.Tensor,
+                    feature_distance: FeatureDistance | None, *, num_steps: int, learning_rate: float,
+                    weights: ProjectionLoss, frame_every: int = 0, progress=None):
+    """Optimise a latent for ``target`` (1 x 3 x H x W in [-1, 1]) through a frozen generator's ``draw``.
+
+    ``draw``: latents (N x ...) -> images N x 3 x H x W (float32, with gradients to the latents);
+    ``candidates``: N x ... starting points, the one ``draw`` makes closest to the target (pixel loss)
+    is the start; ``prior(latent)``: a scalar penalty for leaving the region the generator was
+    trained on, weighted by ``weights.prior``. A generator: yields ``(step, loss, image or None)``
+    after every step (an image every ``frame_every`` steps), and returns (latent 1 x ..., final image,
+    losses per step, [(step, image)], start index) (``result = yield from optimise_latent(...)``).
+    ``progress`` wraps the range of steps (a tqdm bar). Deterministic given the candidates.
+    """
+    device = target.device
     with torch.no_grad():
-        candidates = torch.randn(num_candidates, latent_dim, generator=generator)
         faces = torch.cat([draw(c) for c in candidates.split(128)])
         diff = faces - target
         pixel = weights.mse * diff.square().flatten(1).mean(1) + weights.l1 * diff.abs().flatten(1).mean(1)
         best = int(pixel.argmin())
         target_maps = feature_distance.maps(target) if feature_distance is not None and weights.features else None
-    z = candidates[best:best + 1].clone().to(device).requires_grad_(True)
-    optimizer = torch.optim.Adam([z], lr=learning_rate, betas=(0.9, 0.999))
+    latent = candidates[best:best + 1].clone().to(device).requires_grad_(True)
+    optimizer = torch.optim.Adam([latent], lr=learning_rate, betas=(0.9, 0.999))
     # a cosine decay of the step size: large steps to leave the start's basin, small ones to settle
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(num_steps, 1))))
     losses, frames = [], [(0, faces[best:best + 1].detach().cpu())]
     steps = range(num_steps) if progress is None else progress(range(num_steps))
     for step in steps:
         with torch.enable_grad():
-            image = draw(z)
+            image = draw(latent)
             diff = image - target
             loss = weights.mse * diff.square().mean() + weights.l1 * diff.abs().mean()
             if target_maps is not None:
                 loss = loss + weights.features * feature_distance(image, target_maps).mean()
-            loss = loss + weights.prior * (z.square().sum() / latent_dim - 1).square()
+            if weights.prior:
+                loss = loss + weights.prior * prior(latent)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
         optimizer.step()
@@ -227,10 +246,10 @@ def project_latent(net: nn.Module, latent_dim: int, target: torch.Tensor, featur
             frames.append((step + 1, shown))
         yield step + 1, losses[-1], shown
     with torch.no_grad():
-        z = z.detach()
-        image = draw(z).cpu()
+        latent = latent.detach()
+        image = draw(latent).cpu()
     frames.append((num_steps, image))
-    return z.cpu().float(), image, losses, frames, best
+    return latent.cpu().float(), image, losses, frames, best
 
 
 LATENT_KEY = "latent"
