@@ -216,9 +216,10 @@ def test_two_processes_under_torchrun_share_one_run(tiny_image_dataset, tmp_path
     assert len(list(out.glob("pipeline*"))) == 1 and DCGANPipeline.from_pretrained(out / "pipeline")(1).images
 
 
-def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_dataset, tmp_path, monkeypatch):
+def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_dataset, tmp_path, monkeypatch, capsys):
     """Only the HTTP calls are replaced: the folder that would be uploaded is inspected for real."""
     import huggingface_hub
+    from huggingface_hub import CommitInfo
 
     calls = []
 
@@ -232,6 +233,8 @@ def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_datase
         def upload_folder(self, repo_id, folder_path, **kw):
             calls.append(("upload_folder", repo_id, sorted(p.relative_to(folder_path).as_posix()
                                                            for p in Path(folder_path).rglob("*") if p.is_file()), kw))
+            return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/x", commit_message="",
+                              commit_description="", oid="c0ffee" * 6 + "c0ff")
 
     monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
     monkeypatch.setenv("HF_TOKEN", "hf_test_not_a_real_token")
@@ -249,6 +252,7 @@ def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_datase
     assert ("create_branch", "me/faces", {"branch": "v1", "exist_ok": True}) in calls
     card = (out / "pipeline" / "README.md").read_text()
     assert "me/faces" in card and "library_name: diffusers" in card
+    assert 'revision: "' + "c0ffee" * 6 + 'c0ff"' in capsys.readouterr().out  # the commit a Space tab pins
 
 
 def test_push_without_a_repo_id_or_token_is_refused_before_training(tiny_image_dataset, tmp_path, monkeypatch):

@@ -728,8 +728,12 @@ def push_folder(folder: str | Path, args, commit_message: str, remote_module: st
     api.create_repo(args.hub_model_id, private=args.hub_private, exist_ok=True)
     if args.hub_revision:
         api.create_branch(args.hub_model_id, branch=args.hub_revision, exist_ok=True)
-    api.upload_folder(repo_id=args.hub_model_id, folder_path=str(folder), revision=args.hub_revision,
-                      allow_patterns=files_to_upload(Path(folder), remote_module), commit_message=commit_message)
+    info = api.upload_folder(repo_id=args.hub_model_id, folder_path=str(folder), revision=args.hub_revision,
+                             allow_patterns=files_to_upload(Path(folder), remote_module), commit_message=commit_message)
+    commit = getattr(info, "oid", None)
+    if commit:  # the revision a Space pins (a branch can move under it): spaces.yml's tabs name commit ids
+        print(f"pushed {args.hub_model_id} at commit {commit}; to feed a Space tab from it, set that tab's "
+              f'revision in spaces.yml: revision: "{commit}"')
 
 
 def fixed_noise(num: int, dim: int, seed: int = 1234) -> torch.Tensor:
