@@ -9,18 +9,44 @@ training scripts and in ``gan_models.evaluate``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from .core.images import square_image
 
 
+class DatasetUnavailable(OSError):
+    """The dataset cannot be had: the Hub is out of reach (offline mode, no network) and nothing is cached, or the
+    local folder named is not there. ``name`` is the dataset as it was asked for."""
+
+    def __init__(self, message: str, name: str):
+        super().__init__(message)
+        self.name = name
+
+
+def looks_like_folder(name: str) -> bool:
+    """A name meant as a local path (``../shared/data/mnist``, ``/data/x``, ``~/x``): a Hub id is ``user/name``."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
 def load_hf_dataset(name_or_path: str, split: str = "train", config: str | None = None):
     """``datasets.load_dataset`` for a Hub id ("ylecun/mnist") or a local folder alike."""
+    from datasets import config as datasets_config
     from datasets import load_dataset
 
+    name = str(name_or_path)
+    if looks_like_folder(name) and not Path(name).expanduser().exists():
+        raise DatasetUnavailable(f"dataset folder {name} not found (looked for {Path(name).expanduser().resolve()})",
+                                 name)
     try:
         ds = load_dataset(name_or_path, config, split=split)
+    except ConnectionError as err:  # datasets' own, for a Hub id it could not fetch and has not cached
+        why = ("offline mode: HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set" if datasets_config.HF_HUB_OFFLINE
+               else str(err))
+        raise DatasetUnavailable(f"cannot reach the Hugging Face Hub for the dataset {name!r} ({why}), and it is "
+                                 "not in the local cache", name) from None
     except ValueError as err:
         if "corresponds to no data" not in str(err):
             raise

@@ -111,6 +111,10 @@ class Session:
         self.waiting = False  # a Train press waits in gradio's queue for a training slot
         self.drop = False  # ... and Stop (or Reset, a click, ...) came meanwhile: it must not start
         self.lock = threading.Lock()  # one mutation of the GAN at a time (a Step during a Train)
+        # Guards waiting, drop, stop and ended: a press becomes its run, and Stop reads what to end and signals it,
+        # each in one step, so that a Stop always finds the press waiting or its run live, never neither. Held for
+        # a few assignments only (never while computing or waiting), so Stop, outside the queue, answers at once.
+        self.run_lock = threading.Lock()
 
     def close(self) -> None:
         self.stop.set()
@@ -127,6 +131,19 @@ def _stop_session(request: gr.Request | None) -> None:
             stop.set()
 
 
+def _signal_end(session: Session) -> tuple[bool, bool, threading.Event]:
+    """Drop a press still waiting for a slot and tell the live run to stop, in one step under the run lock.
+
+    Returns (a press was waiting, a run was live, the event set when that run has sent its last frame).
+    """
+    with session.run_lock:
+        waiting, live = session.waiting, not session.ended.is_set()
+        if waiting:
+            session.drop = True
+        session.stop.set()
+        return waiting, live, session.ended
+
+
 def _end_run(session: Session | None, timeout: float = END_S) -> bool:
     """Stop the session's live run and wait until its generator has sent its last frame; False on timeout.
 
@@ -136,16 +153,14 @@ def _end_run(session: Session | None, timeout: float = END_S) -> bool:
     """
     if session is None:
         return True
-    if session.waiting:
-        session.drop = True
-    session.stop.set()
-    return session.ended.wait(timeout)
+    return _signal_end(session)[2].wait(timeout)
 
 
 def press(session: Session | None) -> Session:
     """Train's first step, at once and outside the queue: mark the press as waiting for a slot."""
     session = session or Session()
-    session.waiting, session.drop = True, False
+    with session.run_lock:
+        session.waiting, session.drop = True, False
     return session
 
 
@@ -207,28 +222,33 @@ def _worker(session: Session, gan: ToyGAN, stop: threading.Event, frames: queue.
 def train(session, target, loss, lr_g, lr_d, d_steps, width, seed, request: gr.Request | None = None,
           max_seconds: float = MAX_SECONDS, max_steps: int = MAX_STEPS):
     """Train live: yields (frame, session, status) several times a second until done or stopped."""
-    if session is not None:
-        session.waiting = False
-        if session.drop:  # stopped while it waited for a slot: show nothing, what stopped it has spoken
-            session.drop = False
-            yield gr.skip(), session, gr.skip()
-            return
-        _end_run(session)  # a second press while a run is live: that run ends first
-    try:
-        session = prepare(session, target, loss, lr_g, lr_d, d_steps, width, seed)
-    except InputError as err:
-        raise user_error(err) from err
-    session.stop = stop = threading.Event()
-    session.ended = ended = threading.Event()
+    session = session or Session()
+    # The press becomes this run in one step: from here on a Stop finds the run live (and ends it, even while its
+    # networks are still being built below); before it, the press waiting. Never neither, which lost a Stop.
+    with session.run_lock:
+        session.waiting, dropped, session.drop = False, session.drop, False
+        if not dropped:
+            previous = session.stop, session.ended
+            session.stop = stop = threading.Event()
+            session.ended = ended = threading.Event()
+    if dropped:  # stopped while it waited for a slot: show nothing, what stopped it has spoken
+        yield gr.skip(), session, gr.skip()
+        return
     hash_ = getattr(request, "session_hash", None)
     if hash_:
         _LIVE[hash_].add(stop)
-    frames: queue.Queue = queue.Queue(maxsize=1)
-    worker = threading.Thread(target=_worker, args=(session, session.gan, stop, frames, max_seconds, max_steps),
-                              daemon=True, name="playground-worker")
-    began, first, done = time.monotonic(), session.gan.steps, False
-    worker.start()
     try:
+        previous[0].set()  # a second press while a run is live: that run ends first
+        previous[1].wait(END_S)
+        try:
+            session = prepare(session, target, loss, lr_g, lr_d, d_steps, width, seed)
+        except InputError as err:
+            raise user_error(err) from err
+        frames: queue.Queue = queue.Queue(maxsize=1)
+        worker = threading.Thread(target=_worker, args=(session, session.gan, stop, frames, max_seconds, max_steps),
+                                  daemon=True, name="playground-worker")
+        began, first, done = time.monotonic(), session.gan.steps, False
+        worker.start()  # (stopped during the build: it ends at once, and the run says "Stopped at step N (Stop)")
         while True:
             try:
                 item = frames.get(timeout=0.2)
@@ -285,9 +305,9 @@ def stop_training(session):
     """
     if session is None:
         return "Press Train."
-    waiting, live = session.waiting, not session.ended.is_set()
-    if not _end_run(session):  # drops a waiting press, ends a live run
-        return f"Stopping at step {session.gan.steps}..."
+    waiting, live, ended = _signal_end(session)  # drops a waiting press, ends a live run
+    if not ended.wait(END_S):
+        return f"Stopping at step {session.gan.steps if session.gan is not None else 0}..."
     if live:
         return gr.skip()  # "Stopped at step N (Stop)" has come from the run itself
     if waiting:

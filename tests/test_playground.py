@@ -189,6 +189,57 @@ def test_a_press_still_waiting_for_a_slot_is_dropped_by_stop_and_reset():
         assert session.gan.steps >= 3
 
 
+def test_a_stop_pressed_while_the_run_builds_its_networks_stops_that_run(monkeypatch):
+    """The press became the run in two steps (no longer waiting, then a new stop flag, with the network build
+    between): a Stop in that window found nothing waiting and nothing live, said "Press Train." and the run
+    trained to its bound. The build is slowed here, and Stop pressed from another thread inside it."""
+    building, real_gan = threading.Event(), tab.ToyGAN
+
+    def slow_build(*args, **kwargs):
+        building.set()
+        # hold the build until Stop has set the session's stop flag (it does, whether or not it finds the run)
+        deadline = time.monotonic() + 5
+        while not session.stop.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real_gan(*args, **kwargs)
+
+    monkeypatch.setattr(tab, "ToyGAN", slow_build)
+    session = tab.press(None)  # the Train click; its run leaves the queue now
+    said = []
+    stopper = threading.Thread(target=lambda: building.wait(5) and said.append(tab.stop_training(session)))
+    stopper.start()
+    frames = list(tab.train(session, "ring", "ns", 1e-3, 1e-3, 1, 16, 0, max_seconds=5, max_steps=200))
+    stopper.join(10)
+    assert building.is_set() and said == [gr.skip()]  # Stop found the run live; the run says it stopped
+    assert len(frames) == 1 and "Stopped at step 0 (Stop)" in frames[0][2]  # nothing trained
+    assert session.gan.steps == 0 and session.ended.is_set()
+
+
+def test_a_second_train_press_ends_the_live_run_before_its_own_starts():
+    """One run per session: the second press ends the first (whose stream closes with its last frame), and only
+    then trains; two workers never step the same networks at once."""
+    first_frames, gen = [], tab.train(None, "ring", "ns", 1e-3, 1e-3, 1, 16, 0, max_seconds=30)
+    first_frames.append(next(gen))
+    session, first_stop = first_frames[0][1], first_frames[0][1].stop
+    consumer = threading.Thread(target=lambda: first_frames.extend(gen))
+    consumer.start()
+    try:
+        second = tab.train(tab.press(session), "ring", "ns", 1e-3, 1e-3, 1, 16, 0, max_seconds=30)
+        frame, _, status = next(second)
+        consumer.join(5)
+        assert not consumer.is_alive(), "the first run was still training after the second press started"
+        assert first_stop.is_set() and "Stopped at step" in first_frames[-1][2] and "Training" in status
+        assert sum(t.name == "playground-worker" for t in threading.enumerate()) == 1
+        rest = []
+        consumer = threading.Thread(target=lambda: rest.extend(second))
+        consumer.start()
+        assert tab.stop_training(session) == gr.skip() and rest[-1][2].startswith("Stopped")
+    finally:
+        first_stop.set()
+        session.stop.set()
+        consumer.join(5)
+
+
 def test_tab_functions_refuse_bad_input_and_handle_clicks():
     with pytest.raises(gr.Error, match="network width"):
         next(tab.train(None, "ring", "ns", 1e-3, 1e-3, 1, 1000, 0))

@@ -41,6 +41,57 @@ def test_publish_uploads_only_safe_files_of_a_loadable_folder(tiny_faces_folder,
     assert calls[-1][:3] == ("upload", "me/faces", "v1") and calls[-1][3] == files  # exactly those: no optimizer.bin
 
 
+def commit_returning_api(commit, calls):
+    """HfApi with its HTTP calls replaced: upload_folder answers as the Hub does, with the new commit."""
+    from huggingface_hub import CommitInfo
+
+    class Api:
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create_repo", repo_id))
+
+        def create_branch(self, repo_id, branch, **kw):
+            calls.append(("create_branch", branch))
+
+        def upload_folder(self, repo_id, **kw):
+            calls.append(("upload", repo_id))
+            return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/{commit}",
+                              commit_message="Upload", commit_description="", oid=commit)
+
+    return Api
+
+
+def test_publish_pins_the_commit_the_hub_returns_in_spaces_yml(tiny_faces_folder, tmp_path, monkeypatch, capsys):
+    import huggingface_hub
+
+    from gan_models.hub import space
+
+    commit, calls = "9" * 40, []  # digits only: it must still read back as text, not a number
+    monkeypatch.setattr(huggingface_hub, "HfApi", commit_returning_api(commit, calls))
+    monkeypatch.setenv("HF_TOKEN", "hf_test_not_a_real_token")
+    original = (Path(__file__).resolve().parents[1] / "spaces.yml").read_text()
+    manifest = tmp_path / "spaces.yml"
+    manifest.write_text(original)
+    repo = space.load_manifest(manifest).tabs["faces"].repo
+    publish.publish(tiny_faces_folder, repo, "faces", revision="v2", manifest=manifest)
+    assert calls[-1] == ("upload", repo)
+    pinned = space.load_manifest(manifest)
+    assert pinned.tabs["faces"].revision == commit and space.is_commit_id(pinned.tabs["faces"].revision)
+    assert all(tab.revision == "main" for name, tab in pinned.tabs.items() if name != "faces")
+    changed = [(a, b) for a, b in zip(original.splitlines(), manifest.read_text().splitlines()) if a != b]
+    assert changed == [("    revision: main", f'    revision: "{commit}"')]  # comments and the rest untouched
+    assert f"pinned: {manifest}" in capsys.readouterr().out
+
+    # another repo than the tab names: spaces.yml stays as it is, and the lines to paste are printed
+    before = manifest.read_text()
+    publish.publish(tiny_faces_folder, "me/faces", "faces", manifest=manifest)
+    printed = capsys.readouterr().out
+    assert manifest.read_text() == before
+    lines = printed[printed.index("  faces:"):]
+    pasted = tmp_path / "pasted.yml"
+    pasted.write_text(f"title: T\nsdk: gradio\napp_file: app.py\ntabs:\n{lines}")
+    assert space.load_manifest(pasted).tabs["faces"] == space.Tab("me/faces", commit, 5)
+
+
 def test_publish_refuses_what_the_app_could_not_load(tiny_faces_folder):
     (tiny_faces_folder / "generator" / "diffusion_pytorch_model.safetensors").write_bytes(b"junk")
     with pytest.raises(SystemExit, match="cannot read weights file"):

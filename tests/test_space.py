@@ -91,11 +91,23 @@ def test_a_good_manifest_loads(tmp_path):
     (GOOD.replace("sdk: gradio", "sdk: streamlit"), r"line 2: sdk must be 'gradio'"),
     (GOOD + "colour: red\n", r"line 8: unknown setting 'colour'"),
     (GOOD.replace("    repo:", "    repository:"), r"line 6: unknown key 'repository'"),
+    (GOOD + "    allow_floating: please\n", r"line 8: tab 'faces': allow_floating must be true or false"),
     ("title: [unclosed\n", r"line \d+: not valid YAML"),
 ])
 def test_malformed_manifests_name_the_line(tmp_path, text, message):
     with pytest.raises(space.ManifestError, match=message):
         space.load_manifest(write(tmp_path, text))
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def pinned_manifest():
+    """The gallery's spaces.yml with every tab pinned to a commit id (its own names ``main``)."""
+    manifest = space.load_manifest()
+    for tab in manifest.tabs.values():
+        tab.revision = SHA
+    return manifest
 
 
 def test_deploy_uploads_exactly_the_listed_files(monkeypatch):
@@ -115,7 +127,7 @@ def test_deploy_uploads_exactly_the_listed_files(monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
     monkeypatch.setenv("HF_TOKEN", "hf_test_not_a_real_token")
-    manifest = space.load_manifest()
+    manifest = pinned_manifest()
     listed = space.deploy("me/gan-gallery", manifest)
     assert seen["create"][0] == "me/gan-gallery" and seen["create"][1]["repo_type"] == "space"
     assert seen["files"] == sorted(listed)
@@ -123,11 +135,12 @@ def test_deploy_uploads_exactly_the_listed_files(monkeypatch):
     assert "hf_test_not_a_real_token" not in seen["readme"]
 
 
-def test_dry_run_uploads_nothing(monkeypatch, capsys):
+def test_dry_run_uploads_nothing(monkeypatch, capsys, tmp_path):
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda: pytest.fail("dry run must not reach the Hub"))
-    space.main(["deploy", "--space", "me/gan-gallery", "--dry-run"])
+    pinned = write(tmp_path, (ROOT / "spaces.yml").read_text().replace("revision: main", f"revision: {SHA}"))
+    space.main(["--manifest", str(pinned), "deploy", "--space", "me/gan-gallery", "--dry-run"])
     printed = capsys.readouterr().out
     assert "sdk_version:" in printed and "files to upload" in printed and "app.py" in printed
 
@@ -136,3 +149,25 @@ def test_bad_manifest_exits_with_the_message(tmp_path):
     path = write(tmp_path, GOOD.replace("  faces:", "  nope:"))
     with pytest.raises(SystemExit, match="line 5: unknown tab 'nope'"):
         space.main(["--manifest", str(path), "render"])
+
+
+def test_deploy_refuses_a_floating_revision_unless_the_tab_allows_it(tmp_path, monkeypatch, capsys):
+    """A Space that follows a branch shows other weights (or none) after a restart: deploy refuses it up front,
+    dry run or not, and names the line and both ways on; ``allow_floating: true`` on the tab is the opt-in."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda: pytest.fail("a refused deploy must not reach the Hub"))
+    monkeypatch.setenv("HF_TOKEN", "hf_test_not_a_real_token")
+    floating = GOOD.replace(SHA, "main")
+    for dry_run in (True, False):
+        with pytest.raises(space.ManifestError, match=r"line 5: tab 'faces' follows me/faces@main.*"
+                                                      r"gan_models.hub.publish.*allow_floating: true"):
+            space.deploy("me/gan-gallery", space.load_manifest(write(tmp_path, floating)), dry_run=dry_run)
+    with pytest.raises(SystemExit, match="tab 'faces' follows gan-gallery/dcgan-celeba-64@main"):
+        space.main(["deploy", "--space", "me/gan-gallery", "--dry-run"])  # the gallery's own file: all on main
+    allowed = space.load_manifest(write(tmp_path, floating + "    allow_floating: true\n"))
+    assert allowed.tabs["faces"].allow_floating
+    assert "README.md" in space.deploy("me/gan-gallery", allowed, dry_run=True)
+    assert "follows me/faces@main on purpose" in capsys.readouterr().err
+    space.deploy("me/gan-gallery", space.load_manifest(write(tmp_path, GOOD)), dry_run=True)  # pinned: no note
+    assert "follows" not in capsys.readouterr().err

@@ -175,6 +175,105 @@ def test_missing_image_column_is_named(tiny_image_dataset, tmp_path):
             tiny_args(tiny_image_dataset, tmp_path / "run", "--max_steps", "1", "--image_column", "picture")))
 
 
+# script: (its default --dataset, the same data on disk that the error must name). The birds' captioned crops have
+# no Hub copy in their layout: their default is the local folder itself.
+BARE = {
+    "train_dcgan": ("huggan/CelebA-faces", "../shared/data/celeba-faces-64"),
+    "train_stylegan": ("huggan/CelebA-faces", "../shared/data/celeba-faces-64"),
+    "train_srgan": ("huggan/CelebA-faces", "../shared/data/celeba-faces-64"),
+    "train_cgan": ("ylecun/mnist", "../shared/data/mnist"),
+    "train_mnist_classifier": ("ylecun/mnist", "../shared/data/mnist"),
+    "train_pix2pix": ("huggan/maps", "../shared/data/maps"),
+    "train_text2img": ("../shared/data/cub-birds", "../shared/data/cub-birds"),
+    "train_bird_colour_classifier": ("../shared/data/cub-birds", "../shared/data/cub-birds"),
+    "train_bird_species_classifier": ("../shared/data/cub-birds", "../shared/data/cub-birds"),
+}
+
+
+@pytest.fixture
+def hub_out_of_reach(tmp_path, monkeypatch):
+    """Offline, with empty caches (a copy cached on this machine would otherwise be found), in an empty folder."""
+    monkeypatch.setattr("datasets.config.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("datasets.config.HF_DATASETS_CACHE", tmp_path / "cache" / "datasets")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "cache" / "hub"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.mark.parametrize("script", list(BARE))
+def test_the_bare_command_says_the_hub_is_out_of_reach_and_names_the_local_form(script, hub_out_of_reach):
+    """`accelerate launch training/train_dcgan.py`, as typed, stopped with a usage error (--dataset and --output_dir
+    were required). Now every script has defaults, and offline the bare command ends with one line naming the local
+    form, having written nothing (no empty run folder)."""
+    import importlib
+
+    module = importlib.import_module(script)
+    dataset, local = BARE[script]
+    args = module.parse_args([])
+    assert args.dataset == dataset and args.output_dir is None and args.run_root.startswith("runs/")
+    with pytest.raises(SystemExit) as stopped:
+        module.main(args)
+    message = str(stopped.value.code)
+    if dataset != local:
+        assert message.startswith(f"error: cannot reach the Hugging Face Hub for the dataset {dataset!r} (offline mode")
+        assert message.endswith(f"with the data on disk, name its folder: --dataset {local}")
+    else:
+        assert message.startswith(f"error: dataset folder {local} not found") and "--dataset" in message
+    assert list(hub_out_of_reach.iterdir()) == []  # no runs/<demo>/<date-time> left behind
+
+
+def test_the_bare_command_as_typed_prints_no_traceback(tmp_path):
+    """The command itself, in a process of its own, with the Hub unreachable (offline mode, empty HF_HOME)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run([sys.executable, str(ROOT / "training" / "train_dcgan.py")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip() == ("error: cannot reach the Hugging Face Hub for the dataset 'huggan/CelebA-faces' "
+                                     "(offline mode: HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set), and it is not in "
+                                     "the local cache; with the data on disk, name its folder: "
+                                     "--dataset ../shared/data/celeba-faces-64")
+    assert "Traceback" not in result.stdout + result.stderr and not (tmp_path / "runs").exists()
+
+
+def without_output_dir(args: list[str]) -> list[str]:
+    i = args.index("--output_dir")
+    return args[:i] + args[i + 2:]
+
+
+def test_without_output_dir_each_run_gets_a_new_folder_and_latest_goes_on_with_the_newest(tiny_image_dataset,
+                                                                                         tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def run(*extra):
+        return train_dcgan.main(train_dcgan.parse_args(without_output_dir(tiny_args(tiny_image_dataset, "-", *extra))))
+
+    first = run("--max_steps", "2").parent
+    kept = {p: p.read_bytes() for p in first.rglob("*") if p.is_file() and "logs" not in p.parts}
+    second = run("--max_steps", "2").parent
+    assert first != second and first.parent == second.parent == Path("runs") / "faces"
+    assert sorted(p.name for p in (tmp_path / "runs" / "faces").iterdir()) == sorted([first.name, second.name])
+    assert {p: p.read_bytes() for p in kept} == kept  # the earlier run is as it was
+    assert run("--max_steps", "4", "--resume_from_checkpoint", "latest").parent == second  # the newest run goes on
+    assert [p.name for p in common.list_checkpoints(second)] == ["checkpoint-2", "checkpoint-4"]
+    assert len(list((tmp_path / "runs" / "faces").iterdir())) == 2
+    # two runs started in the same second: the second gets its own folder, made at once so no third can take it
+    assert [common.new_run_dir(tmp_path / "same", "20260101-120000").name for _ in range(3)] == [
+        "20260101-120000", "20260101-120000-2", "20260101-120000-3"]
+    with pytest.raises(SystemExit, match="goes on with the newest run under runs/digits, and there is none"):
+        common.resolve_output_dir(argparse_namespace(run_root="runs/digits", output_dir=None,
+                                                     resume_from_checkpoint="latest"))
+
+
+def argparse_namespace(**kw):
+    import argparse
+
+    return argparse.Namespace(**kw)
+
+
 def test_in_memory_batches_are_a_function_of_the_step():
     data = torch.arange(20)
     a = common.InMemoryBatches(data, batch_size=4, seed=3)
@@ -201,13 +300,16 @@ def test_accelerate_launch_runs_the_script(tiny_image_dataset, tmp_path):
 
 
 def test_two_processes_under_torchrun_share_one_run(tiny_image_dataset, tmp_path):
-    """Accelerate on the torch.distributed environment (gloo, MULTI_CPU): two ranks, one set of outputs."""
-    out = tmp_path / "ddp"
+    """Accelerate on the torch.distributed environment (gloo, MULTI_CPU): two ranks, one set of outputs. No
+    --output_dir: the ranks agree on the one new run folder rank 0 made under runs/faces."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-           str(ROOT / "training" / "train_dcgan.py"), *tiny_args(tiny_image_dataset, out, "--max_steps", "3")]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+           str(ROOT / "training" / "train_dcgan.py"),
+           *without_output_dir(tiny_args(tiny_image_dataset, "-", "--max_steps", "3"))]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    (out,) = (tmp_path / "runs" / "faces").iterdir()  # one run folder, not one per rank
+    assert result.stdout.count("output_dir: runs/faces/") == 1 and f"output_dir: runs/faces/{out.name}" in result.stdout
     # 24 images, global batch 2 x 4 = 8: three steps per epoch, each rank its own slice
     assert "3 steps/epoch" in result.stdout
     assert result.stdout.count("step 3:") == 1  # only the main process logs
@@ -216,9 +318,10 @@ def test_two_processes_under_torchrun_share_one_run(tiny_image_dataset, tmp_path
     assert len(list(out.glob("pipeline*"))) == 1 and DCGANPipeline.from_pretrained(out / "pipeline")(1).images
 
 
-def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_dataset, tmp_path, monkeypatch):
+def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_dataset, tmp_path, monkeypatch, capsys):
     """Only the HTTP calls are replaced: the folder that would be uploaded is inspected for real."""
     import huggingface_hub
+    from huggingface_hub import CommitInfo
 
     calls = []
 
@@ -232,6 +335,8 @@ def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_datase
         def upload_folder(self, repo_id, folder_path, **kw):
             calls.append(("upload_folder", repo_id, sorted(p.relative_to(folder_path).as_posix()
                                                            for p in Path(folder_path).rglob("*") if p.is_file()), kw))
+            return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/x", commit_message="",
+                              commit_description="", oid="c0ffee" * 6 + "c0ff")
 
     monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
     monkeypatch.setenv("HF_TOKEN", "hf_test_not_a_real_token")
@@ -249,6 +354,7 @@ def test_push_to_hub_uploads_the_ema_generator_once_at_the_end(tiny_image_datase
     assert ("create_branch", "me/faces", {"branch": "v1", "exist_ok": True}) in calls
     card = (out / "pipeline" / "README.md").read_text()
     assert "me/faces" in card and "library_name: diffusers" in card
+    assert 'revision: "' + "c0ffee" * 6 + 'c0ff"' in capsys.readouterr().out  # the commit a Space tab pins
 
 
 def test_push_without_a_repo_id_or_token_is_refused_before_training(tiny_image_dataset, tmp_path, monkeypatch):

@@ -62,6 +62,41 @@ def test_hub_offline_falls_back_to_embedded(faces_demo, tmp_path, monkeypatch):
     assert "someone/faces@v1" in loaded.fallback
 
 
+def test_a_space_refuses_a_floating_revision_unless_told_to(faces_demo, tmp_path, monkeypatch):
+    """Inside a Space (SPACE_ID), a tab whose spaces.yml revision is a branch is not loaded from the Hub at all;
+    allow_floating: true on the tab, GAN_GALLERY_ALLOW_FLOATING=1, or a commit id let the load go ahead (here it
+    then fails offline, which says it was tried). Outside a Space a branch is fine."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("GAN_GALLERY_ALLOW_FLOATING", raising=False)
+
+    def loaded(tab, **env):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        spaces = tmp_path / "spaces.yml"
+        spaces.write_text(yaml.safe_dump({"tabs": {"faces": {"repo": "someone/faces", **tab}}}))
+        result = load_demo(faces_demo, use_hub=True, spaces_file=spaces)
+        assert result.origin.startswith("embedded default weights")
+        return result.fallback
+
+    tried = "cannot get weights from the Hub repo someone/faces@"
+    monkeypatch.setenv("SPACE_ID", "someone/gan-gallery")
+    refused = loaded({"revision": "main"})
+    assert "follows someone/faces@main, a branch or tag" in refused and "allow_floating: true" in refused
+    assert "GAN_GALLERY_ALLOW_FLOATING=1" in refused and tried not in refused  # never reached for the Hub
+    assert tried + "main" in loaded({"revision": "main", "allow_floating": True})
+    assert tried + "v1" in loaded({"revision": "v1"}, GAN_GALLERY_ALLOW_FLOATING="1")
+    monkeypatch.delenv("GAN_GALLERY_ALLOW_FLOATING")
+    assert tried + "a" * 40 in loaded({"revision": "a" * 40})
+    monkeypatch.delenv("SPACE_ID")
+    assert tried + "main" in loaded({"revision": "main"})  # GAN_GALLERY_HUB=1 on a laptop may follow a branch
+
+    # a deployed Space ships no embedded weights for its Hub tabs: the tab's error leads with the refusal
+    monkeypatch.setenv("SPACE_ID", "someone/gan-gallery")
+    shutil.rmtree(faces_demo.embedded)
+    with pytest.raises(WeightsError, match=r"follows someone/faces@main.*no embedded weights to fall back on"):
+        loaded({"revision": "main"})
+
+
 def test_unreachable_hub_falls_back_over_a_real_failing_connection(faces_demo, tmp_path):
     """A real HTTP attempt to a closed local port, in a fresh interpreter (the endpoint is read at import)."""
     code = f"""

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -23,17 +24,34 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: find gan_models
 
-from gan_models.data import to_uint8  # noqa: E402
+from gan_models.data import DatasetUnavailable, to_uint8  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- arguments
-def add_common_args(parser: argparse.ArgumentParser, *, batch_size: int, max_steps: int, lr: float) -> None:
-    """Arguments every training script takes; each script adds its model's own."""
+def add_data_args(parser: argparse.ArgumentParser, *, run_name: str, dataset: str, local_dataset: str) -> None:
+    """--dataset and --output_dir, with the defaults that let the bare command run (every script, GAN or judge).
+
+    ``dataset`` is the default: the Hub dataset the script was made for (the birds' captioned crops have no Hub
+    copy: their local folder). ``local_dataset`` is the same data as a folder, named when the Hub cannot be
+    reached. Without --output_dir a run gets a new folder under runs/<run_name> (``resolve_output_dir``).
+    """
     a = parser.add_argument
-    a("--dataset", required=True, help="Hub dataset id (huggan/CelebA-faces) or local folder (../shared/data/celeba-faces-64)")
+    where = "from the Hub" if dataset != local_dataset else "a local folder"
+    a("--dataset", default=dataset,
+      help=f"Hub dataset id or local folder (default: {dataset}, {where}; the same data on disk: {local_dataset})")
+    a("--output_dir", default=None,
+      help=f"checkpoints, samples, logs and the final weights go here (default: a new folder runs/{run_name}/"
+           f"<date-time>, never an earlier run's; with --resume_from_checkpoint, the newest run there)")
+    parser.set_defaults(run_root=f"runs/{run_name}", local_dataset=local_dataset)
+
+
+def add_common_args(parser: argparse.ArgumentParser, *, run_name: str, dataset: str, local_dataset: str,
+                    batch_size: int, max_steps: int, lr: float) -> None:
+    """Arguments every training script takes; each script adds its model's own."""
+    add_data_args(parser, run_name=run_name, dataset=dataset, local_dataset=local_dataset)
+    a = parser.add_argument
     a("--dataset_config", default=None, help="dataset configuration name, if it has several")
     a("--split", default="train")
-    a("--output_dir", required=True, help="checkpoints, samples, logs and the final weights go here")
     a("--seed", type=seed_arg, default=0, help="0 to 2**32 - 1; process i draws its noise from seed + i")
     a("--holdout", type=int, default=0, help="rows held out from training (random, from --holdout_seed) for evaluation")
     a("--holdout_seed", type=int, default=0)
@@ -97,6 +115,89 @@ def process_seed(seed: int, rank: int) -> int:
     return (seed + rank) % (MAX_SEED + 1)
 
 
+@contextmanager
+def dataset_errors(args):
+    """Load the data inside this, before anything is written: a dataset that cannot be had (the Hub out of reach,
+    a folder that is not there) ends the run with one line that says so and names the local form, no traceback."""
+    try:
+        yield
+    except DatasetUnavailable as err:
+        local = getattr(args, "local_dataset", None)
+        if err.name == args.dataset and local and local != args.dataset:
+            hint = f"; with the data on disk, name its folder: --dataset {local}"
+        elif err.name == args.dataset and local:
+            hint = (f"; run from the gallery's folder with the data beside it ({local}), or name the folder with "
+                    "--dataset")
+        else:
+            hint = "; name a folder that holds the data instead"
+        raise SystemExit(f"error: {err}{hint}") from None
+
+
+def new_run_dir(root: str | Path, stamp: str | None = None) -> Path:
+    """A new, empty folder under ``root`` named by the start time (runs/faces/20261201-213400; -2, -3, ... when
+    that name is taken): made here, so that no other run, started the same second, can take it too."""
+    root, stamp = Path(root), stamp or time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        path = root / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"{root} already holds {stamp} and 998 more runs of that second")
+
+
+def _choose_output_dir(args) -> str:
+    """The main process's answer for a missing --output_dir: a path, or a line starting with 'error: '."""
+    root, resume = Path(args.run_root), getattr(args, "resume_from_checkpoint", None)
+    if resume == "latest":  # go on with the run whose newest checkpoint is the newest
+        runs = [p for p in root.glob("*") if p.is_dir() and list_checkpoints(p)]
+        if not runs:
+            return (f"error: --resume_from_checkpoint latest without --output_dir goes on with the newest run under "
+                    f"{root}, and there is none with a checkpoint: name the run's folder with --output_dir")
+        return str(max(runs, key=lambda p: list_checkpoints(p)[-1].stat().st_mtime))
+    if resume:  # a checkpoint folder: its run is the one it sits in (<run>/checkpoints/...)
+        checkpoint = Path(resume)
+        if checkpoint.parent.name != "checkpoints":
+            return (f"error: cannot tell which run {checkpoint} belongs to: name the run's folder with "
+                    "--output_dir")
+        return str(checkpoint.parent.parent)
+    try:
+        return str(new_run_dir(root))
+    except OSError as err:
+        return f"error: cannot make a run folder under {root}: {err}"
+
+
+def _broadcast_text(text: str | None, device) -> str:
+    """Process 0's ``text`` on every process (the others pass None), sent as UTF-8 bytes in tensors: nothing is
+    pickled."""
+    from accelerate.utils import broadcast
+
+    raw = torch.tensor(list((text or "").encode()), dtype=torch.uint8, device=device)
+    length = broadcast(torch.tensor([len(raw)], dtype=torch.int64, device=device), from_process=0)
+    buffer = raw if text is not None else torch.zeros(int(length.item()), dtype=torch.uint8, device=device)
+    return bytes(broadcast(buffer, from_process=0).cpu().tolist()).decode()
+
+
+def resolve_output_dir(args, state=None) -> None:
+    """Fill in a missing --output_dir: a new run folder under ``args.run_root``, or, resuming, the run to go on with.
+
+    The main process chooses (and makes the new folder); with several processes (``state``, Accelerate's
+    PartialState) the others get its answer, so that they all write into one run.
+    """
+    if args.output_dir is not None:
+        return
+    main = state is None or state.is_main_process
+    answer = _choose_output_dir(args) if main else None
+    if state is not None and state.num_processes > 1:
+        answer = _broadcast_text(answer, state.device)
+    if answer.startswith("error: "):
+        raise SystemExit(answer)
+    args.output_dir = answer
+    if main:
+        print(f"output_dir: {answer}")
+
+
 def check_output_dir(path: str | Path, min_free_mb: int = 200) -> Path:
     """Fail before training, not after an hour, if the output folder is unusable."""
     path = Path(path)
@@ -145,6 +246,10 @@ def make_accelerator(args, project_name: str):
             log_with = None
     # Under torchrun/mpirun without CUDA, Accelerate sets up gloo (MULTI_CPU) only when told cpu=True.
     multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if args.output_dir is None:  # the processes agree on one new run folder before the Accelerator logs into it
+        from accelerate import PartialState
+
+        resolve_output_dir(args, PartialState(cpu=multi_cpu))
     accelerator = Accelerator(
         cpu=multi_cpu, mixed_precision=args.mixed_precision, log_with=log_with,
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=str(Path(args.output_dir) / "logs")),
@@ -728,8 +833,12 @@ def push_folder(folder: str | Path, args, commit_message: str, remote_module: st
     api.create_repo(args.hub_model_id, private=args.hub_private, exist_ok=True)
     if args.hub_revision:
         api.create_branch(args.hub_model_id, branch=args.hub_revision, exist_ok=True)
-    api.upload_folder(repo_id=args.hub_model_id, folder_path=str(folder), revision=args.hub_revision,
-                      allow_patterns=files_to_upload(Path(folder), remote_module), commit_message=commit_message)
+    info = api.upload_folder(repo_id=args.hub_model_id, folder_path=str(folder), revision=args.hub_revision,
+                             allow_patterns=files_to_upload(Path(folder), remote_module), commit_message=commit_message)
+    commit = getattr(info, "oid", None)
+    if commit:  # the revision a Space pins (a branch can move under it): spaces.yml's tabs name commit ids
+        print(f"pushed {args.hub_model_id} at commit {commit}; to feed a Space tab from it, set that tab's "
+              f'revision in spaces.yml: revision: "{commit}"')
 
 
 def fixed_noise(num: int, dim: int, seed: int = 1234) -> torch.Tensor:

@@ -33,12 +33,13 @@ from gan_models.data import to_float  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # the birds' captioned crops have no Hub copy in this layout: the default is the local folder
+    common.add_data_args(parser, run_name="bird_colour_classifier", dataset="../shared/data/cub-birds",
+                         local_dataset="../shared/data/cub-birds")
     a = parser.add_argument
-    a("--dataset", default="../shared/data/cub-birds")
     a("--image_column", default="image")
     a("--text_column", default="text")
     a("--label_column", default="label")
-    a("--output_dir", required=True)
     a("--holdout_classes", type=int, default=20)
     a("--holdout_seed", type=int, default=0)
     a("--max_rows", type=int, default=None)
@@ -61,9 +62,11 @@ def main(args) -> Path:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    with common.dataset_errors(args):  # the data first: a dataset that cannot be had leaves no empty run folder
+        data = load_captioned(args.dataset, image_column=args.image_column, text_column=args.text_column,
+                              label_column=args.label_column, size=72, max_rows=args.max_rows)
+    common.resolve_output_dir(args)
     out = common.check_output_dir(args.output_dir)
-    data = load_captioned(args.dataset, image_column=args.image_column, text_column=args.text_column,
-                          label_column=args.label_column, size=72, max_rows=args.max_rows)
     colours = colour_labels(data.captions)
     train_idx, held_idx, held = holdout_classes(data.labels, args.holdout_classes, args.holdout_seed)
     train_idx, held_idx = train_idx[colours[train_idx] >= 0], held_idx[colours[held_idx] >= 0]

@@ -47,7 +47,8 @@ from gan_models.judges.metrics import frechet_distance  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_args(parser, batch_size=64, max_steps=6000, lr=2e-4)
+    common.add_common_args(parser, run_name="digits", dataset="ylecun/mnist",
+                           local_dataset="../shared/data/mnist", batch_size=64, max_steps=6000, lr=2e-4)
     a = parser.add_argument
     a("--image_column", default="image")
     a("--label_column", default="label")
@@ -87,14 +88,15 @@ class Best:
 
 
 def main(args) -> Path:
-    accelerator = common.make_accelerator(args, "cgan")
-    device = accelerator.device
     mode = "L" if args.channels == 1 else "RGB"
 
-    # ---- data: images and labels decoded once, minus the held-out rows the evaluation uses
-    images, labels, names = load_labelled_tensors(args.dataset, args.image_column, args.label_column,
-                                                  args.resolution, mode, args.split, args.dataset_config,
-                                                  args.max_rows)
+    # ---- data first (nothing is written before it loads): images and labels decoded once, minus the held-out rows
+    with common.dataset_errors(args):
+        images, labels, names = load_labelled_tensors(args.dataset, args.image_column, args.label_column,
+                                                      args.resolution, mode, args.split, args.dataset_config,
+                                                      args.max_rows)
+    accelerator = common.make_accelerator(args, "cgan")
+    device = accelerator.device
     num_classes = args.num_classes or (len(names) if names else int(labels.max()) + 1)
     if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
         raise SystemExit(f"error: labels run {int(labels.min())}..{int(labels.max())}, outside 0..{num_classes - 1}")

@@ -1,5 +1,6 @@
 """Train a DCGAN on 64x64 images (faces by default) and save its EMA generator.
 
+    accelerate launch training/train_dcgan.py     # huggan/CelebA-faces from the Hub, into runs/faces/<date-time>
     accelerate launch training/train_dcgan.py --dataset ../shared/data/celeba-faces-64 --output_dir runs/faces
     python training/train_dcgan.py --dataset huggan/CelebA-faces --output_dir runs/faces --max_steps 20000
     accelerate launch --multi_gpu --num_processes 4 training/train_dcgan.py --dataset ... --output_dir ...
@@ -32,7 +33,8 @@ from gan_models.losses import LOSSES, discriminator_loss, generator_loss, r1_pen
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_args(parser, batch_size=64, max_steps=20_000, lr=2e-4)
+    common.add_common_args(parser, run_name="faces", dataset="huggan/CelebA-faces",
+                           local_dataset="../shared/data/celeba-faces-64", batch_size=64, max_steps=20_000, lr=2e-4)
     a = parser.add_argument
     a("--image_column", default="image")
     a("--resolution", type=int, default=64, choices=[32, 64, 128])
@@ -53,12 +55,12 @@ def parse_args(argv=None):
 
 
 def main(args) -> Path:
+    # ---- data first (nothing is written before it loads): decoded once to uint8, minus the held-out rows
+    with common.dataset_errors(args):
+        images = load_image_tensor(args.dataset, args.image_column, args.resolution, "RGB", args.split,
+                                   args.dataset_config, max_rows=args.max_rows)
     accelerator = common.make_accelerator(args, "dcgan")
     device = accelerator.device
-
-    # ---- data: decoded once to uint8, minus the held-out rows the evaluation uses
-    images = load_image_tensor(args.dataset, args.image_column, args.resolution, "RGB", args.split,
-                               args.dataset_config, max_rows=args.max_rows)
     train_idx, held_idx = holdout_split(len(images), args.holdout, args.holdout_seed)
     if args.eval_steps and not args.holdout:
         raise SystemExit("error: --eval_steps needs held-out rows to compare against: add --holdout 1000")

@@ -28,12 +28,12 @@ from gan_models.judges.mnist_classifier import MNISTClassifier, label_accuracy  
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common.add_data_args(parser, run_name="mnist_classifier", dataset="ylecun/mnist",
+                         local_dataset="../shared/data/mnist")
     a = parser.add_argument
-    a("--dataset", default="../shared/data/mnist")
     a("--image_column", default="image")
     a("--label_column", default="label")
     a("--resolution", type=int, default=28)
-    a("--output_dir", required=True)
     a("--holdout", type=int, default=10_000, help="rows held out as the test set")
     a("--holdout_seed", type=int, default=0)
     a("--max_rows", type=int, default=None)
@@ -64,9 +64,11 @@ def main(args) -> Path:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    with common.dataset_errors(args):  # the data first: a dataset that cannot be had leaves no empty run folder
+        images, labels, names = load_labelled_tensors(args.dataset, args.image_column, args.label_column,
+                                                      args.resolution, "L", max_rows=args.max_rows)
+    common.resolve_output_dir(args)
     out = common.check_output_dir(args.output_dir)
-    images, labels, names = load_labelled_tensors(args.dataset, args.image_column, args.label_column,
-                                                  args.resolution, "L", max_rows=args.max_rows)
     train_idx, test_idx = holdout_split(len(images), args.holdout, args.holdout_seed)
     num_classes = len(names) if names else int(labels.max()) + 1
     print(f"{len(train_idx)} training images, {len(test_idx)} held out as the test set, {num_classes} classes")

@@ -41,9 +41,11 @@ from gan_models.maps.pix2pix import Pix2PixDiscriminator, Pix2PixGenerator  # no
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_args(parser, batch_size=16, max_steps=20_000, lr=2e-4)
+    common.add_common_args(parser, run_name="maps", dataset="huggan/maps",
+                           local_dataset="../shared/data/maps", batch_size=16, max_steps=20_000, lr=2e-4)
     a = parser.add_argument
-    a("--direction", required=True, choices=["a2b", "b2a"], help="a2b: A column -> B column; b2a: the reverse")
+    a("--direction", default="a2b", choices=["a2b", "b2a"],
+      help="a2b: A column -> B column (maps: aerial photo -> map); b2a: the reverse")
     a("--a_column", default=None, help="default: 'aerial' (+ 'map') or HugGAN's 'imageA' (+ 'imageB')")
     a("--b_column", default=None)
     a("--a_name", default=None, help="what A is, for captions and the app (default: the column name)")
@@ -97,13 +99,14 @@ def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def main(args) -> Path:
+    # ---- data first (nothing is written before it loads): both columns decoded once; minus the held-out pairs;
+    # kept on the training device
+    with common.dataset_errors(args):
+        images_a, images_b = load_pairs(args)
     accelerator = common.make_accelerator(args, "pix2pix")
     device = accelerator.device
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
-
-    # ---- data: both columns decoded once; minus the held-out pairs; kept on the training device
-    images_a, images_b = load_pairs(args)
     crop = 2 ** args.num_downs
     if args.load_size < crop:
         raise SystemExit(f"error: --load_size {args.load_size} is smaller than the crop {crop} (2**num_downs)")

@@ -50,9 +50,11 @@ from gan_models.superres.srgan import SRGANDiscriminator, SRResNetGenerator  # n
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_args(parser, batch_size=18, max_steps=20_000, lr=2e-4)
+    common.add_common_args(parser, run_name="superres", dataset="huggan/CelebA-faces",
+                           local_dataset="../shared/data/celeba-faces-64", batch_size=18, max_steps=20_000, lr=2e-4)
     a = parser.add_argument
-    a("--phase", required=True, choices=["pixel", "gan"], help="pixel: SRResNet; gan: SRGAN (fine-tune with D)")
+    a("--phase", default="pixel", choices=["pixel", "gan"],
+      help="pixel: SRResNet (first); gan: SRGAN (fine-tune it with D, from --init_generator)")
     a("--image_column", default="image", help="the image column of --dataset")
     a("--image_size", type=int, default=64, help="--dataset's pictures are decoded to this square (centre crop)")
     a("--add_dataset", nargs=3, action="append", default=[], metavar=("DATASET", "COLUMN", "SIZE"),
@@ -144,11 +146,11 @@ def psnr_y(sr: torch.Tensor, hr: torch.Tensor, crop: int) -> torch.Tensor:
 
 
 def main(args) -> Path:
+    # ---- data first (nothing is written before it loads): every dataset decoded once, minus its held-out rows
+    with common.dataset_errors(args):
+        domains = load_domains(args)
     accelerator = common.make_accelerator(args, "srgan")
     device = accelerator.device
-
-    # ---- data: every dataset decoded once, minus its held-out rows
-    domains = load_domains(args)
     for d in domains:
         accelerator.print(f"{d['name']}: {len(d['train'])} training pictures of {d['train'].shape[-1]}x"
                           f"{d['train'].shape[-1]} ({len(d['held'])} held out)")

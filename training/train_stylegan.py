@@ -45,7 +45,8 @@ from gan_models.feature_networks import EfficientNetLite0Features, FeatureNetwor
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_args(parser, batch_size=32, max_steps=100_000, lr=2e-4)
+    common.add_common_args(parser, run_name="style-faces", dataset="huggan/CelebA-faces",
+                           local_dataset="../shared/data/celeba-faces-64", batch_size=32, max_steps=100_000, lr=2e-4)
     # Adam betas (0, 0.99) as StyleGAN2 and Projected GAN; G's weights are stored at unit scale (equalised learning
     # rate), so its 2e-3 moves them relatively less than 2e-4 moves the D heads' ordinary weights
     parser.set_defaults(lr_g=2e-3, lr_d=2e-4, beta1=0.0, beta2=0.99)
@@ -69,12 +70,12 @@ def parse_args(argv=None):
 
 
 def main(args) -> Path:
+    # ---- data first (nothing is written before it loads): decoded once to uint8, minus the held-out rows
+    with common.dataset_errors(args):
+        images = load_image_tensor(args.dataset, args.image_column, 64, "RGB", args.split, args.dataset_config,
+                                   max_rows=args.max_rows)
     accelerator = common.make_accelerator(args, "stylegan")
     device = accelerator.device
-
-    # ---- data: decoded once to uint8, minus the held-out rows the evaluation uses
-    images = load_image_tensor(args.dataset, args.image_column, 64, "RGB", args.split, args.dataset_config,
-                               max_rows=args.max_rows)
     train_idx, held_idx = holdout_split(len(images), args.holdout, args.holdout_seed)
     if args.eval_steps and not args.holdout:
         raise SystemExit("error: --eval_steps needs held-out rows to compare against: add --holdout 1000")

@@ -51,7 +51,9 @@ from gan_models.birds.text_encoder import MINILM, load_text_encoder  # noqa: E40
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_args(parser, batch_size=64, max_steps=20_000, lr=1e-4)
+    # the birds' captioned crops (CUB-200-2011 with Reed et al.'s captions) have no Hub copy in this layout
+    common.add_common_args(parser, run_name="birds", dataset="../shared/data/cub-birds",
+                           local_dataset="../shared/data/cub-birds", batch_size=64, max_steps=20_000, lr=1e-4)
     # Adam: DF-GAN's for its D (G 1e-4, D 4e-4, betas 0, 0.9); Projected GAN's for the projected D (2e-4, 0, 0.99)
     parser.set_defaults(lr_g=None, lr_d=None, beta1=0.0, beta2=None)
     a = parser.add_argument
@@ -140,9 +142,11 @@ def main(args) -> Path | None:
     # ---- caption embeddings first: a CPU with the text encoder makes the cache a GPU box trains from
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = load_captioned(args.dataset, image_column=args.image_column, text_column=args.text_column,
-                          label_column=args.label_column, split=args.split, config=args.dataset_config,
-                          size=args.load_size, how=args.pad, max_rows=args.max_rows, images=not args.precompute_only)
+    with common.dataset_errors(args):
+        data = load_captioned(args.dataset, image_column=args.image_column, text_column=args.text_column,
+                              label_column=args.label_column, split=args.split, config=args.dataset_config,
+                              size=args.load_size, how=args.pad, max_rows=args.max_rows,
+                              images=not args.precompute_only)
     if args.precompute_only:
         cache = load_embeddings(args, data.captions)
         print(json.dumps({"path": str(cache.path), "bytes": cache.path.stat().st_size,

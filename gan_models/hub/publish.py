@@ -10,6 +10,10 @@ pipeline's own module file (``<module>.py``, at the top and in each component fo
 diffusers' ``trust_remote_code``); nothing else. The discriminator and ``training_state.json``
 go too, so that others can continue the training. The token comes from HF_TOKEN or
 `hf auth login`; it is never printed or written anywhere by us.
+
+After the upload, the commit id the Hub returns is the revision to pin: when the demo's tab in
+spaces.yml (``--manifest``) names this repo, its ``revision`` is set to that commit id; otherwise
+the lines to paste are printed. ``--no-pin`` leaves spaces.yml alone.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ def files_to_upload(folder: Path, remote_module: str) -> list[str]:
 
 
 def publish(folder: str | Path, repo_id: str, demo_name: str, revision: str | None = None, private: bool = False,
-            dry_run: bool = False) -> list[str]:
-    from .space import REPO_ID, REVISION
+            dry_run: bool = False, manifest: str | Path | None = None, pin: bool = True) -> list[str]:
+    from .space import MANIFEST, REPO_ID, REVISION
 
     folder = Path(folder)
     if demo_name not in DEMOS:
@@ -66,10 +70,26 @@ def publish(folder: str | Path, repo_id: str, demo_name: str, revision: str | No
     api.create_repo(repo_id, private=private, exist_ok=True)
     if revision:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
-    api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=revision,
-                      allow_patterns=files, commit_message=f"Upload {demo_name} pipeline")
+    commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=revision,
+                               allow_patterns=files, commit_message=f"Upload {demo_name} pipeline")
     print(f"published https://huggingface.co/{repo_id}" + (f"/tree/{revision}" if revision else ""))
+    report_commit(demo_name, repo_id, getattr(commit, "oid", None), manifest or MANIFEST, pin)
     return files
+
+
+def report_commit(demo_name: str, repo_id: str, commit: str | None, manifest: str | Path | None, pin: bool) -> None:
+    """Pin the pushed commit in spaces.yml (when its tab for the demo names this repo), else print the lines to paste."""
+    from .space import is_commit_id, pin_lines, pin_revision
+
+    if not is_commit_id(commit):
+        print(f"note: the Hub returned no commit id; pin the repo's current commit in spaces.yml by hand "
+              f"(https://huggingface.co/{repo_id}/commits)", file=sys.stderr)
+        return
+    if pin and manifest is not None and pin_revision(demo_name, repo_id, commit, manifest):
+        print(f"pinned: {manifest} now feeds the {demo_name!r} tab from {repo_id} at commit {commit}")
+        return
+    print(f"commit {commit}: to feed the Space's {demo_name!r} tab from it, put in spaces.yml under tabs:\n"
+          f"{pin_lines(demo_name, repo_id, commit)}")
 
 
 def main(argv=None):
@@ -80,8 +100,12 @@ def main(argv=None):
     parser.add_argument("--revision", default=None, help="branch to upload to (created if needed)")
     parser.add_argument("--private", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="check the folder and list the files; upload nothing")
+    parser.add_argument("--manifest", default=None,
+                        help="the spaces.yml whose tab for --demo gets the pushed commit id (default: the gallery's)")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="leave spaces.yml alone; only print the lines that would pin the pushed commit")
     args = parser.parse_args(argv)
-    publish(args.folder, args.repo_id, args.demo, args.revision, args.private, args.dry_run)
+    publish(args.folder, args.repo_id, args.demo, args.revision, args.private, args.dry_run, args.manifest, args.pin)
 
 
 if __name__ == "__main__":

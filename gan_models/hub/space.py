@@ -10,6 +10,13 @@ matter is rendered from it (``sdk_version`` pinned to the gradio in requirements
 ``models:`` and ``preload_from_hub:`` so the weights download at build time), and
 exactly the files the app needs are uploaded: code, requirements, spaces.yml; not the
 tests, not data, and not the embedded weights when every tab reads the Hub.
+
+A revision is pinned when it is a commit id (40 hex digits): a branch or tag can move, and a
+Space that follows one shows other weights after its next restart, or none. ``deploy``
+refuses a tab whose revision floats unless that tab says ``allow_floating: true``, and the
+Space itself refuses to load it (weights_source.py). ``python -m gan_models.hub.publish``
+writes the commit id the Hub returns into the tab that names the repo it pushed to
+(``pin_revision`` below).
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "spaces.yml"
 TOP_KEYS = {"title", "emoji", "colorFrom", "colorTo", "sdk", "app_file", "python_version", "hardware", "license",
             "short_description", "tabs"}
-TAB_KEYS = {"repo", "revision"}
+TAB_KEYS = {"repo", "revision", "allow_floating"}
 COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
 HARDWARE = {"cpu-basic", "cpu-upgrade", "t4-small", "t4-medium", "l4x1", "l4x4", "a10g-small", "a10g-large",
             "a10g-largex2", "a10g-largex4", "a100-large"}
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 REVISION = re.compile(r"^(?![./-])(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$")
+COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
+ALLOW_FLOATING_ENV = "GAN_GALLERY_ALLOW_FLOATING"  # =1: a Space loads floating revisions too (spaces.yml unchanged)
 CODE = ["app.py", "tabs/*.py", "gan_models/**/*.py", "spaces.yml"]  # (not the weights folders' module files)
 
 
@@ -48,6 +57,7 @@ class Tab:
     repo: str
     revision: str
     line: int
+    allow_floating: bool = False  # follow a branch or tag on purpose (a Space refuses one otherwise)
 
 
 @dataclass
@@ -63,6 +73,18 @@ class Manifest:
     color_from: str = "indigo"
     color_to: str = "pink"
     short_description: str | None = None
+
+
+def is_commit_id(revision) -> bool:
+    """A revision that cannot move: a full commit id. Branches and tags (``main``, ``v2``) can."""
+    return isinstance(revision, str) and bool(COMMIT_ID.match(revision))
+
+
+def floating_message(name: str, repo: str, revision: str) -> str:
+    """Why a tab that follows a branch or tag is refused, and the two ways on."""
+    return (f"tab {name!r} follows {repo}@{revision}, a branch or tag that can move: a Space pins a commit id "
+            f"(`python -m gan_models.hub.publish FOLDER {repo} --demo {name}` writes the one it pushes into "
+            f"spaces.yml), or add `allow_floating: true` to the tab to follow {revision!r} on purpose")
 
 
 def _mapping_lines(node) -> dict[str, tuple[int, object]]:
@@ -125,7 +147,10 @@ def load_manifest(path: str | Path = MANIFEST) -> Manifest:
         revision = str(revision)
         if not REVISION.match(revision):
             fail(fields["revision"][0], f"tab {name!r}: {revision!r} is not a valid revision (branch, tag or commit)")
-        tabs[name] = Tab(repo, revision, line)
+        allow_floating = entry.get("allow_floating", False)
+        if not isinstance(allow_floating, bool):
+            fail(fields["allow_floating"][0], f"tab {name!r}: allow_floating must be true or false")
+        tabs[name] = Tab(repo, revision, line, allow_floating)
     return Manifest(title=str(data["title"]), emoji=str(data.get("emoji", "🎨")), sdk=data["sdk"],
                     app_file=str(data["app_file"]), python_version=str(data.get("python_version", "3.11")),
                     hardware=data.get("hardware", "cpu-basic"), license=str(data.get("license", "other")),
@@ -181,12 +206,16 @@ def space_files(manifest: Manifest, root: Path = ROOT) -> list[str]:
 def deploy(space: str, manifest: Manifest, dry_run: bool = False, private: bool = False) -> list[str]:
     if not REPO_ID.match(space):
         raise ManifestError(f"--space {space!r} is not a repo id (user/name)")
+    floating = [(name, tab) for name, tab in manifest.tabs.items() if not is_commit_id(tab.revision)]
+    refused = [f"spaces.yml line {tab.line}: {floating_message(name, tab.repo, tab.revision)}"
+               for name, tab in floating if not tab.allow_floating]
+    if refused:  # the Space would refuse these tabs at start-up: say so now, before anything is uploaded
+        raise ManifestError("a Space loads pinned revisions only:\n  " + "\n  ".join(refused))
+    for name, tab in floating:
+        print(f"note: tab {name!r} follows {tab.repo}@{tab.revision} on purpose (allow_floating: true): the Space "
+              "shows whatever that branch or tag holds when it starts", file=sys.stderr)
     files = space_files(manifest)
     readme = render_readme(manifest)
-    for name, tab in manifest.tabs.items():
-        if not re.fullmatch(r"[0-9a-f]{40}", tab.revision):
-            print(f"note: tab {name!r} follows {tab.repo}@{tab.revision}, a branch or tag; pin a commit id in "
-                  "spaces.yml so the Space shows the same weights every time", file=sys.stderr)
     if dry_run:
         print(readme)
         print("files to upload:\n  README.md (rendered above)\n  " + "\n  ".join(files))
@@ -207,6 +236,43 @@ def deploy(space: str, manifest: Manifest, dry_run: bool = False, private: bool 
                           commit_message="Deploy GAN Gallery", delete_patterns=["*.py", "tabs/*", "gan_models/*"])
     print(f"deployed to https://huggingface.co/spaces/{space}")
     return ["README.md", *files]
+
+
+def pin_revision(demo: str, repo_id: str, commit: str, manifest: str | Path = MANIFEST) -> bool:
+    """Write ``commit`` as the revision of ``demo``'s tab in spaces.yml if that tab names ``repo_id``; True if written.
+
+    Only the revision's value changes (comments, order and the other tabs stay as they are), and the file is
+    replaced whole or not at all. Anything else (another repo, no such tab, no file) is left alone: the caller
+    prints the lines to paste instead (``pin_lines``).
+    """
+    if not is_commit_id(commit):
+        raise ValueError(f"{commit!r} is not a commit id")
+    path = Path(manifest)
+    if not path.is_file():
+        return False
+    text = path.read_text()
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return False
+    for key in ("tabs", demo):
+        node = _mapping_lines(node).get(key, (0, None))[1] if isinstance(node, yaml.MappingNode) else None
+    fields = _mapping_lines(node) if isinstance(node, yaml.MappingNode) else {}
+    repo, revision = fields.get("repo", (0, None))[1], fields.get("revision", (0, None))[1]
+    if not isinstance(repo, yaml.ScalarNode) or repo.value != repo_id or not isinstance(revision, yaml.ScalarNode):
+        return False
+    start, end = revision.start_mark.index, revision.end_mark.index
+    # quoted: a commit id of digits only would otherwise read back as a number
+    new = f'{text[:start]}"{commit}"{text[end:]}'
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+    return True
+
+
+def pin_lines(demo: str, repo_id: str, commit: str) -> str:
+    """The tab of spaces.yml that pins ``repo_id`` at ``commit``, to paste."""
+    return f"  {demo}:\n    repo: {repo_id}\n    revision: \"{commit}\""
 
 
 def main(argv=None):
