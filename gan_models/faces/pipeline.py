@@ -23,7 +23,7 @@ class DCGANPipeline(GANPipeline):
 
     component_classes = {"generator": DCGANGenerator}
     remote_module = "faces_gan"
-    remote_modules = CORE_MODULES + ("gan_models.feature_networks", "gan_models.faces.dcgan",
+    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.feature_networks", "gan_models.faces.dcgan",
                                      "gan_models.faces.projection", "gan_models.faces.pipeline")
     max_images = 256
     max_projection_steps, max_candidates = 2000, 4096

@@ -22,12 +22,20 @@ between them dropped. The package stays laid out by demo; the file is made from 
 time (and a test loads it in a fresh process with nothing of the project importable).
 A module joined this way uses only single-line or parenthesised top-level relative imports of
 names the earlier modules define, and no absolute import of the package.
+
+Joining drops the imports between the modules, so a module left out of ``remote_modules`` would not
+fail at the join but in a Hub user's hands, as a NameError, the first time a function that reads its
+names runs. ``joined_source`` refuses that: every relative import must name a module joined before
+it, and the joined text must read no name it never defines (a scan of its symbol table).
 """
 
 
+import ast
+import builtins
 import importlib.util
 import re
 import shutil
+import symtable
 import sys
 from pathlib import Path
 
@@ -70,16 +78,69 @@ def strip_module(module: str, text: str) -> str:
     return "\n".join(out)
 
 
+def relative_imports(module: str, text: str) -> list[tuple[str, int]]:
+    """The modules (absolute dotted names) that ``module``'s top-level relative imports read, with their lines."""
+    package = module.rpartition(".")[0]
+    found = []
+    for node in ast.parse(text, filename=module).body:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            if node.module is None:  # "from . import x" binds a module object, which a joined file has not
+                raise RemoteCodeError(f"{module}, line {node.lineno}: 'from {'.' * node.level} import ...' cannot be "
+                                      "joined: import the names from their module")
+            found.append((importlib.util.resolve_name("." * node.level + node.module, package), node.lineno))
+    return found
+
+
+# names a module reads without defining them that Python supplies to every module
+_MODULE_NAMES = {"__name__", "__file__", "__doc__", "__spec__", "__loader__", "__package__", "__builtins__"}
+
+
+def undefined_names(text: str, filename: str = "<module file>") -> dict[str, list[str]]:
+    """The names ``text`` reads but never defines at its top level (nor Python's builtins hold), each with the
+    scopes that read it (``"<module>.photo_to_rgb"``): what would raise NameError when that code runs.
+
+    Read from the symbol table, nothing is run. Under ``from __future__ import annotations`` (every module
+    file's first line) annotations are never evaluated, so they are not counted.
+    """
+    top = symtable.symtable(text, filename, "exec")
+    defined = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    tables, missing = [(top, "<module>")], {}
+    while tables:  # every scope: the module, its functions and classes, their comprehensions and lambdas
+        table, where = tables.pop()
+        for child in table.get_children():
+            tables.append((child, f"{where}.{child.get_name()}"))
+            # a function's "global x" + "x = ..." defines x at the top level too
+            defined |= {s.get_name() for s in child.get_symbols() if s.is_declared_global() and s.is_assigned()}
+        for s in table.get_symbols():
+            if s.is_referenced() and s.is_global():  # at the top level every name is global
+                missing.setdefault(s.get_name(), []).append(where)
+    return {name: sorted(set(where)) for name, where in sorted(missing.items())
+            if name not in defined and name not in _MODULE_NAMES and not hasattr(builtins, name)}
+
+
 def joined_source(name: str, modules: tuple[str, ...] | list[str]) -> str:
-    """The stand-alone module file ``name``.py made of ``modules`` (dotted names), in order."""
+    """The stand-alone module file ``name``.py made of ``modules`` (dotted names), in order.
+
+    RemoteCodeError when a module imports from one that is not joined before it, or when the joined file
+    reads a name it never defines.
+    """
     parts = [f'"""GAN Gallery: the {name} pipeline and its networks, as one module file for diffusers\' '
              f'trust_remote_code.\n\nMade from the package modules {", ".join(modules)}\n(joined by '
              f'gan_models/core/remote_code.py; edit those, not this file)."""\n',
              "from __future__ import annotations\n", f"{MARKER} = {name!r}\n"]
-    for module in modules:
+    for i, module in enumerate(modules):
         _, text = _source(module)
+        for source, line in relative_imports(module, text):
+            if source not in modules[:i]:
+                raise RemoteCodeError(f"{module}, line {line}, imports from {source}, which the {name} module file "
+                                      f"does not hold before it: add {source} to remote_modules, ahead of {module}")
         parts.append(f"\n# {'-' * 60} from {module}\n" + strip_module(module, text))
-    return "\n".join(parts).rstrip() + "\n"
+    joined = "\n".join(parts).rstrip() + "\n"
+    missing = undefined_names(joined, f"{name}.py")
+    if missing:
+        raise RemoteCodeError(f"the {name} module file would read names it never defines: "
+                              + "; ".join(f"{n} (in {', '.join(w)})" for n, w in missing.items()))
+    return joined
 
 
 def write_remote_code(pipeline_cls: type, folders: list[Path]) -> str:

