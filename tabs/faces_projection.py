@@ -17,6 +17,7 @@ from .face_models import DEFAULT_MODEL, model_demo
 MAX_PHOTO_UPLOAD_PIXELS = 4096 * 4096  # refused from the header, before anything is decoded (as the pipeline)
 MAX_STEPS = 1000
 DEFAULT_STEPS = 200
+MAX_WALK_FRAMES = 60  # the walk from a projected face to a seed (as the faces' interpolation)
 SHOWN = 192  # the 64x64 pictures are shown at 3x
 EYES, MOUTH = 0.50, 0.80  # where the training crops have them (the mean face's dark rows), as fractions of the height
 
@@ -168,7 +169,7 @@ def make_projection_fns(models: Models, save_walk_gif):
         pipe = pipeline(model)
         try:
             seed_b = check_seed(seed_b, "to seed")
-            num_frames = check_int(num_frames, "frames", 2, 60)
+            num_frames = check_int(num_frames, "frames", 2, MAX_WALK_FRAMES)
             end = pipe.seed_latent(seed_b, float(truncation))
             progress(0, desc="Drawing the frames")
             out = pipe.interpolate_latents(pipe.check_latent(latent), end, num_frames)
@@ -216,7 +217,7 @@ def projection_section(models: Models, truncation, model, save_walk_gif) -> None
             loaded = gr.Image(label="The loaded latent's face", type="filepath", interactive=False, format="png")
         with gr.Row():
             seed_b = gr.Number(value=1, label="Walk from here to seed", precision=0, minimum=0, maximum=MAX_SEED)
-            walk_frames = gr.Slider(2, 60, value=24, step=1, label="Walk frames")
+            walk_frames = gr.Slider(2, MAX_WALK_FRAMES, value=24, step=1, label="Walk frames")
             walk_button = gr.Button("Walk from here to seed N", elem_id="faces-walk-from-photo")
         with gr.Row():
             animation = gr.Image(label="From your face to the seed's", type="filepath", format="gif",

@@ -162,6 +162,16 @@ def test_projection_bad_input_gets_our_messages_and_the_server_keeps_serving(ser
     assert len(gallery) == 2
 
 
+class NoProgress:
+    """Stands for Gradio's progress argument when a section's function is called directly."""
+
+    def __call__(self, *args, **kwargs):
+        pass
+
+    def tqdm(self, iterable, **kwargs):
+        return iterable
+
+
 def test_projection_functions_walk_and_latent_files(tiny_models, tmp_path):
     """The section's functions without the server: a walk from the projected latent, a latent file loaded
     back, and bad latent files refused with a message (what was on the page stays: nothing is returned)."""
@@ -170,13 +180,6 @@ def test_projection_functions_walk_and_latent_files(tiny_models, tmp_path):
 
     from tabs.faces import save_walk_gif
     from tabs.faces_projection import make_projection_fns
-
-    class NoProgress:
-        def __call__(self, *args, **kwargs):
-            pass
-
-        def tqdm(self, iterable, **kwargs):
-            return iterable
 
     project, load, walk = make_projection_fns(tiny_models, save_walk_gif)
     path = tmp_path / "me.png"
@@ -203,6 +206,24 @@ def test_projection_functions_walk_and_latent_files(tiny_models, tmp_path):
     (tmp_path / "pickle.pt").write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(gr.Error, match="must be .safetensors"):
         load(str(tmp_path / "pickle.pt"))
+
+
+def test_the_projection_functions_hold_their_own_limits(tiny_models):
+    """Steps 0-1000 and walk frames 2-60 (the README's figures), checked by the functions themselves: the sliders
+    hold them only for what comes through Gradio. (The tiny DCGAN: the limits are the same for both models.)"""
+    import torch
+
+    from tabs.faces_projection import make_projection_fns
+
+    project, _, walk = make_projection_fns(tiny_models, lambda images, progress: len(images))  # frames, no GIF
+    with pytest.raises(gr.Error, match="steps must be between 0 and 1000, got 1001"):
+        next(project(None, 1001, 0, "dcgan", progress=NoProgress()))
+    with pytest.raises(gr.Error, match="Upload, paste or take a photo first"):  # 1000 steps pass (no photo: no run)
+        next(project(None, 1000, 0, "dcgan", progress=NoProgress()))
+    latent = torch.randn(1, 8)
+    with pytest.raises(gr.Error, match="frames must be between 2 and 60, got 61"):
+        walk(latent, 5, 61, 1.0, "dcgan", progress=NoProgress())
+    assert walk(latent, 5, 60, 1.0, "dcgan", progress=NoProgress()) == (60, 60)
 
 
 def test_command_line_options(monkeypatch):
