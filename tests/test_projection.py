@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 
@@ -258,3 +259,34 @@ def test_the_feature_loss_uses_the_pretrained_network_and_its_first_three_maps(p
     assert [m.shape[1] for m in distance.maps(x)] == [24, 40, 112]
     assert float(distance(x, distance.maps(x))) == pytest.approx(0.0, abs=1e-6)
     assert float(distance(-x, distance.maps(x))) > 0.1
+
+
+def test_the_step_size_decays_along_a_cosine_from_the_learning_rate():
+    """Large steps to leave the start's basin, small ones to settle: step t moves z by at most
+    learning_rate * (1 + cos(pi t / N)) / 2. Seen on a loss whose gradient never changes (the L1 distance from a
+    linear G to a target it cannot reach): Adam's step is then learning_rate(t) * sign(gradient) exactly, so each
+    step of z measures its own learning rate."""
+    from gan_models.faces.projection import project_latent
+
+    class RecordingLinearG(torch.nn.Module):  # N x d x 1 x 1 -> N x 3 x 4 x 4, linear in z; keeps every z it is given
+        def __init__(self, d):
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = torch.nn.ConvTranspose2d(d, 3, 4)
+            self.seen = []
+
+        def forward(self, z):
+            self.seen.append(z.detach().flatten(1).clone())
+            return self.net(z)
+
+    d, n, lr = 8, 10, 0.05
+    g = RecordingLinearG(d)
+    target = torch.full((1, 3, 4, 4), 100.0)  # every pixel of G(z) stays below it: the gradient is constant
+    run = project_latent(g, d, target, None, num_steps=n, num_candidates=4, generator=torch.Generator().manual_seed(0),
+                         learning_rate=lr, weights=ProjectionLoss(mse=0, l1=1, features=0, prior=0))
+    steps = list(run)
+    assert len(steps) == n
+    path = torch.cat(g.seen[1:])  # the candidates' batch first, then z at every step and the result: (n + 1) x d
+    step_sizes = (path[1:] - path[:-1]).abs()  # n x d
+    expected = torch.tensor([lr * (1 + math.cos(math.pi * t / n)) / 2 for t in range(n)])
+    torch.testing.assert_close(step_sizes, expected[:, None].expand(n, d), rtol=1e-4, atol=1e-7)
