@@ -284,6 +284,24 @@ def test_phase_gan_without_a_generator_to_fine_tune_is_refused(tiny_image_datase
         train_srgan.main(train_srgan.parse_args(tiny_train_args(tiny_image_dataset, tmp_path / "g", "gan")))
 
 
+def test_decay_steps_lower_both_learning_rates_linearly_over_the_last_steps(tiny_image_dataset, tmp_path):
+    """--decay_steps 3 of 4 steps: the optimizers take steps at 1, 1, 2/3 and 1/3 of --lr_g and --lr_d (the rates
+    logged are read from the optimizers, as Adam uses them)."""
+    import json
+
+    import train_srgan
+
+    out = tmp_path / "run"
+    train_srgan.main(train_srgan.parse_args(tiny_train_args(
+        tiny_image_dataset, out, "pixel", "--max_steps", "4", "--decay_steps", "3", "--lr_g", "3e-4", "--lr_d", "6e-4")))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    rates = {row["step"]: (row["lr_g"], row["lr_d"]) for row in rows if "lr_g" in row}
+    factors = [1, 1, 2 / 3, 1 / 3]
+    assert sorted(rates) == [1, 2, 3, 4]
+    for step, factor in zip(sorted(rates), factors):
+        assert rates[step] == (pytest.approx(3e-4 * factor), pytest.approx(6e-4 * factor)), step
+
+
 def test_the_batches_are_a_function_of_the_step_and_lr_is_the_antialiased_bicubic_downscale():
     import argparse
 

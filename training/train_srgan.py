@@ -252,8 +252,8 @@ def main(args) -> Path:
 
         state.step += 1
         log.add(n, **logs)
-        if state.step % args.log_steps == 0:
-            log.flush(state.step)
+        if state.step % args.log_steps == 0:  # with the learning rates the optimizers used for the last step
+            log.flush(state.step, lr_g=opt_g.param_groups[0]["lr"], lr_d=opt_d.param_groups[0]["lr"])
         if state.step % args.sample_steps == 0 or state.step == args.max_steps:
             if accelerator.is_main_process:
                 save_grid(ema.model, domains, args, device, Path(args.output_dir) / "samples" / f"step-{state.step:07d}.png")
