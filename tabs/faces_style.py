@@ -65,10 +65,10 @@ def parse_seed_list(text, name: str) -> list[int]:
 
 
 def named_edits(folder) -> list[dict]:
-    """The named edits of a weights folder's ``editing.json``, read as JSON only (no model, no diffusers: the page is
-    built before any model loads); what the sliders are labelled with. Missing or unreadable: none."""
+    """The named edits in a weights folder's ``model_index.json``, read as JSON only (no model, no diffusers: the page
+    is built before any model loads); what the sliders are labelled with. Missing or unreadable: none."""
     try:
-        data = json.loads((folder / "editing.json").read_text())
+        data = json.loads((folder / "model_index.json").read_text())
         return [{"name": str(e["name"])[:40], "note": str(e.get("note", ""))[:300]}
                 for e in data["edits"]][:MAX_EDIT_SLIDERS]
     except (OSError, ValueError, KeyError, TypeError):

@@ -135,8 +135,8 @@ def test_undefined_names_reads_scopes_as_python_does():
 
 # ----------------------------------------------------------------------------- every method through plain diffusers
 def tiny_style_faces(work: Path):
-    """With two named edits (its folder's editing.json), as the embedded weights will have."""
-    from gan_models.faces.style_pipeline import EDITS_FILE, EditDirection, StyleFacesPipeline, write_edits
+    """With two named edits (in its model_index.json), as the embedded weights will have."""
+    from gan_models.faces.style_pipeline import EditDirection, StyleFacesPipeline
     from gan_models.faces.stylegan import StyleGenerator
 
     torch.manual_seed(0)
@@ -144,10 +144,8 @@ def tiny_style_faces(work: Path):
                                              channel_max=16))
     components, sigmas = pipe.principal_directions(num=2, num_samples=200)
     work.mkdir(parents=True)
-    write_edits(work / EDITS_FILE, [EditDirection("first", components[0], (0, 4), float(sigmas[0]), 0),
-                                    EditDirection("second", components[1], (4, pipe.generator.num_ws), 0.5, 1)])
-    pipe.load_edits(work)
-    return pipe
+    return pipe.with_edits([EditDirection("first", components[0], (0, 4), float(sigmas[0]), 0),
+                            EditDirection("second", components[1], (4, pipe.generator.num_ws), 0.5, 1)])
 
 
 def tiny_builders() -> dict:
@@ -248,8 +246,8 @@ def calls_for(pipe, files: dict[str, str]) -> list[dict]:
                {"method": "check_seed_list", "args": [[4, 5], "rows"]},
                {"method": "check_layers", "args": ["middle"]},
                {"method": "principal_directions", "args": [], "kwargs": {"num": 3, "num_samples": 200, "seed": 1}},
-               {"method": "edits"},  # the folder's editing.json, read as the pipeline loads
-               {"method": "load_edits", "args": [{"$folder": True}]},
+               {"method": "edits"},  # from model_index.json, as every loader passes them to __init__
+               {"method": "with_edits", "args": [[]]},
                {"method": "edit", "args": [[2, 3], {"first": 1.5, "second": -1.0}], "kwargs": np_out},
                {"method": "edit", "args": [], "kwargs": {"strengths": [0.5], "num_images": 2, **np_out}},
                {"method": "apply_edits", "args": [randn(2, g.num_ws, g.w_dim, seed=8), {"second": 0.5}]},
@@ -387,12 +385,7 @@ def differences(ours, theirs, where: str = "") -> list[str]:
 
 # Where plain diffusers is known to differ from the gallery's loader: (class, method) -> why. Each must still differ
 # (the test says when one is fixed, so its entry goes).
-KNOWN_GAPS = {
-    ("StyleFacesPipeline", "edits"):
-        "DiffusionPipeline.from_pretrained never calls StyleFacesPipeline.from_pretrained, which reads the folder's "
-        "editing.json (nor does diffusers download that file from the Hub): the named edits are empty until "
-        "pipe.load_edits(folder)",
-}
+KNOWN_GAPS: dict = {}
 
 
 def test_plain_diffusers_runs_every_public_method_of_every_pipeline_with_nothing_of_the_project(tmp_path):

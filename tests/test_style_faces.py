@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from gan_models.core.checks import InputError, WeightsError
 from gan_models.faces.projection import ProjectionLoss
-from gan_models.faces.style_pipeline import EDITS_FILE, EditDirection, StyleFacesPipeline, write_edits
+from gan_models.faces.style_pipeline import EditDirection, StyleFacesPipeline
 from gan_models.faces.stylegan import LAYER_GROUPS, ModulatedConv, ProjectedFacesDiscriminator, StyleGenerator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,8 +105,7 @@ def edits_for(pipe, folder):
     components, sigmas = pipe.principal_directions(num=3, num_samples=2000)
     edits = [EditDirection("first", components[0], (0, 4), float(sigmas[0]), 0, "coarse only"),
              EditDirection("second", components[1], (4, g.num_ws), float(sigmas[1]), 1)]
-    pipe.save_pretrained(folder)
-    write_edits(folder / EDITS_FILE, edits)
+    pipe.with_edits(edits).save_pretrained(folder)
     return StyleFacesPipeline.from_pretrained(folder)
 
 
@@ -143,18 +142,31 @@ def test_edit_refuses_unknown_names_and_out_of_range_strengths(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d["edits"][0].update(vector=[1.0, 2.0]), "must be 8 finite numbers"),
+    (lambda d: d["edits"][0].update(vector=[0.0] * 8), "not all 0"),
     (lambda d: d["edits"][0].update(layers=[3, 11]), "layers must be"),
     (lambda d: d["edits"][0].update(sigma=-1), "sigma must be"),
-    (lambda d: d.pop("edits"), "KeyError"),
+    (lambda d: d["edits"][0].pop("name"), "KeyError"),
+    (lambda d: d.update(edits=[d["edits"][0]] * 17), "at most 16"),
 ])
-def test_a_damaged_edits_file_is_refused_with_its_name(tmp_path, change, message):
+def test_damaged_edits_are_refused_with_what_is_wrong(tmp_path, change, message):
     folder = tmp_path / "w"
     edits_for(tiny_pipe(), folder)
-    data = json.loads((folder / EDITS_FILE).read_text())
+    data = json.loads((folder / "model_index.json").read_text())
     change(data)
-    (folder / EDITS_FILE).write_text(json.dumps(data))
+    (folder / "model_index.json").write_text(json.dumps(data))
     with pytest.raises(WeightsError, match=message):
         StyleFacesPipeline.from_pretrained(folder)
+
+
+def test_the_edits_live_in_model_index_json_and_the_tab_reads_their_names_without_a_model(tmp_path):
+    from tabs.faces_style import named_edits
+
+    folder = tmp_path / "w"
+    edits_for(tiny_pipe(), folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    assert [e["name"] for e in index["edits"]] == ["first", "second"] and len(index["edits"][0]["vector"]) == 8
+    assert named_edits(folder) == [{"name": "first", "note": "coarse only"}, {"name": "second", "note": ""}]
+    assert named_edits(tmp_path / "nowhere") == []
 
 
 def test_projection_gets_closer_to_a_face_the_generator_can_draw():

@@ -7,7 +7,7 @@ truncation in W (toward the mean w, not a scaled z). Beyond it:
   coarse / middle / fine styles of face B (a column);
 - ``principal_directions()`` and ``edit(...)``: GANSpace (Härkönen et al. 2020): the principal
   components of sampled w's are directions that change one thing at a time, found without labels;
-  the named ones (``editing.json`` in the weights folder, each checked by looking) are sliders;
+  the named ones (the pipeline's ``edits``, kept in ``model_index.json``, each checked by looking) are sliders;
 - ``interpolate`` / ``interpolate_latents``: walks in W (straight lines: W is where StyleGAN walks);
 - ``project(photo)``: the w (or one w per layer, W+) whose face is closest to a photo.
 """
@@ -25,13 +25,11 @@ from diffusers.utils import BaseOutput
 from PIL import Image
 
 from ..core.checks import InputError, WeightsError, check_float, check_int, check_seed, seeds_from
-from ..core.pipelines import (CORE_MODULES, GANPipeline, GANPipelineOutput, check_output_type, noise_for_seeds,
-                              resolve_folder, to_output)
+from ..core.pipelines import CORE_MODULES, GANPipeline, GANPipelineOutput, check_output_type, noise_for_seeds, to_output
 from ..feature_networks import EfficientNetLite0Features
 from .projection import FeatureDistance, ProjectionLoss, ProjectionOutput, optimise_latent, pil_to_tensor, prepare_photo, psnr
 from .stylegan import LAYER_GROUPS, StyleGenerator
 
-EDITS_FILE = "editing.json"   # the named GANSpace directions, beside model_index.json
 MAX_GRID_SEEDS = 8             # rows or columns of a mixing figure
 
 
@@ -75,9 +73,15 @@ class StyleFacesPipeline(GANPipeline):
     max_images = 256
     max_projection_steps, max_candidates = 2000, 4096
 
-    def __init__(self, generator):  # a StyleGenerator (no annotation: see DCGANPipeline)
+    def __init__(self, generator, edits=None):  # a StyleGenerator (no annotation: see DCGANPipeline)
+        """``edits``: the named GANSpace directions (``EditDirection``s or their dicts, see ``edit_entry``); they are
+        part of the pipeline's config, so ``save_pretrained`` writes them into ``model_index.json`` and every loader,
+        plain diffusers' too, hands them back."""
         super().__init__()
         self.register_modules(generator=generator.eval())
+        entries = [edit_entry(e) for e in edits or []]
+        self.__dict__["_edits"] = parse_edits(entries, generator.w_dim, generator.num_ws)
+        self.register_to_config(edits=entries)
 
     @property
     def latent_dim(self) -> int:
@@ -248,14 +252,12 @@ class StyleFacesPipeline(GANPipeline):
 
     @property
     def edits(self) -> list[EditDirection]:
-        """The named directions (``load_edits``; from_pretrained reads the folder's ``editing.json``)."""
+        """The named directions, in slider order."""
         return self.__dict__.get("_edits", [])
 
-    def load_edits(self, folder) -> list[EditDirection]:
-        """Read ``editing.json`` from a weights folder (none there: no named edits), checked."""
-        path = Path(folder) / EDITS_FILE
-        self.__dict__["_edits"] = read_edits(path, self.generator.w_dim, self.generator.num_ws) if path.is_file() else []
-        return self.edits
+    def with_edits(self, edits) -> "StyleFacesPipeline":
+        """The same generator with these named edits (``EditDirection``s or dicts)."""
+        return type(self)(self.generator, edits)
 
     def edit(self, seeds=None, strengths=None, *, num_images: int = 1, seed: int = 0, truncation: float = 1.0,
              output_type: str = "pil") -> GANPipelineOutput:
@@ -367,19 +369,12 @@ class StyleFacesPipeline(GANPipeline):
         return cache["w_std"]
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """As every gallery pipeline (strict, safetensors only), and the folder's named edits (``editing.json``)."""
-        pipe = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        folder = resolve_folder(pretrained_model_name_or_path, kwargs.get("revision"),
-                                kwargs.get("local_files_only", False))
-        pipe.load_edits(folder)
-        return pipe
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        folder = super().save_pretrained(save_directory, *args, **kwargs)
-        if self.edits:
-            write_edits(Path(folder) / EDITS_FILE, self.edits)
-        return folder
+    def load_extra_components(cls, folder: Path, components: dict, torch_dtype) -> dict:
+        """The named edits, from ``model_index.json`` (diffusers' own loader passes them to ``__init__`` the same way)."""
+        index = folder / "model_index.json"
+        if "edits" not in components and index.is_file():
+            components["edits"] = json.loads(index.read_text()).get("edits") or []
+        return components
 
 
 def mixing_figure(rows: list, cols: list, mixes: list, pad: int = 4) -> Image.Image:
@@ -400,38 +395,44 @@ def mixing_figure(rows: list, cols: list, mixes: list, pad: int = 4) -> Image.Im
 MAX_EDITS = 16
 
 
-def read_edits(path: Path, w_dim: int, num_ws: int) -> list[EditDirection]:
-    """``editing.json``: {"edits": [{"name", "vector" (w_dim numbers), "layers" [start, end], "sigma", ...}]}, checked
-    (a WeightsError names what is wrong: this file comes with the weights)."""
+def edit_entry(edit) -> dict:
+    """An ``EditDirection`` (or its dict) -> the dict kept in the pipeline's config: name, component, layers, sigma,
+    note and the unit vector (w_dim numbers, 7 decimals)."""
+    if isinstance(edit, dict):
+        return dict(edit)
+    return {"name": edit.name, "component": edit.component, "layers": list(edit.layers), "sigma": round(edit.sigma, 6),
+            "note": edit.note, "vector": [round(float(v), 7) for v in edit.vector]}
+
+
+def parse_edits(entries, w_dim: int, num_ws: int) -> list[EditDirection]:
+    """The config's edits -> ``EditDirection``s, checked (a WeightsError names what is wrong: they come with the
+    weights)."""
     try:
-        data = json.loads(Path(path).read_text())
-        entries = data["edits"]
-        if not isinstance(entries, list) or len(entries) > MAX_EDITS:
-            raise ValueError(f"'edits' must be a list of at most {MAX_EDITS}")
+        if not isinstance(entries, (list, tuple)) or len(entries) > MAX_EDITS:
+            raise ValueError(f"edits must be a list of at most {MAX_EDITS}")
         edits = []
         for e in entries:
             name = str(e["name"])[:40]
             vector = torch.tensor([float(v) for v in e["vector"]], dtype=torch.float32)
             start, end = (int(v) for v in e["layers"])
             sigma = float(e["sigma"])
-            if vector.shape != (w_dim,) or not torch.isfinite(vector).all():
-                raise ValueError(f"{name}: the vector must be {w_dim} finite numbers")
+            if vector.shape != (w_dim,) or not torch.isfinite(vector).all() or float(vector.norm()) == 0:
+                raise ValueError(f"{name}: the vector must be {w_dim} finite numbers, not all 0")
             if not 0 <= start < end <= num_ws:
                 raise ValueError(f"{name}: layers must be [start, end) within 0..{num_ws}")
             if not (math.isfinite(sigma) and 0 < sigma < 100):
                 raise ValueError(f"{name}: sigma must be a positive number below 100")
-            edits.append(EditDirection(name, vector / vector.norm().clamp_min(1e-8), (start, end), sigma,
+            edits.append(EditDirection(name, vector / vector.norm(), (start, end), sigma,
                                        int(e.get("component", -1)), str(e.get("note", ""))[:300]))
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise WeightsError(f"{path} is not a valid edits file: {type(err).__name__}: {err}") from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise WeightsError(f"the pipeline's named edits are not valid: {type(err).__name__}: {err}") from err
     return edits
 
 
-def write_edits(path: Path, edits: list[EditDirection]) -> Path:
-    data = {"about": "GANSpace directions in W (Härkönen et al. 2020), each named after what it was seen to do; "
-                     "a slider at 1 moves w one standard deviation (sigma) along 'vector' in ws entries "
-                     "[layers[0], layers[1])",
-            "edits": [{"name": e.name, "component": e.component, "layers": list(e.layers), "sigma": round(e.sigma, 6),
-                       "note": e.note, "vector": [round(float(v), 7) for v in e.vector]} for e in edits]}
-    Path(path).write_text(json.dumps(data, indent=1) + "\n")
-    return Path(path)
+def set_edits(folder, edits) -> Path:
+    """Write ``edits`` into a saved folder's ``model_index.json`` (the weights stay as they are)."""
+    index = Path(folder) / "model_index.json"
+    data = json.loads(index.read_text())
+    data["edits"] = [edit_entry(e) for e in edits]
+    index.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return index
