@@ -37,21 +37,22 @@ def _header_size(data) -> tuple[int, int]:
         return im.size
 
 
-def guard_upload(component, max_pixels: int):
+def guard_upload(component, max_pixels: int, limit: str | None = None):
     """Check an upload's pixel count from its header before anything decodes it, and make decoding failures
     reach the user as a message that says what is wrong.
 
     Gradio's own preprocessing decodes a picture completely when it makes a PIL image (for a PNG,
     even ``getexif()`` runs ``load()``): a solid 13000x13000 PNG is 0.66 MB to send and 676 MB to
     decode. So before Gradio's preprocessing runs, every file in the payload is opened here
-    header-only and refused if it claims more than ``max_pixels``; components that take uploads
-    use ``type="filepath"``, which Gradio hands on without decoding, and the tab opens the file
-    itself (lazily: the pipeline checks the size again before it reads a pixel). ``data:`` URLs
+    header-only and refused if it claims more than ``max_pixels`` (``limit`` says so in the message;
+    by default in megapixels); components that take uploads use ``type="filepath"``, which Gradio
+    hands on without decoding, and the tab opens the file itself (lazily: the pipeline checks the
+    size again before it reads a pixel). ``data:`` URLs
     (base64 inside the request) get the same header check. (A wrapper on the instance, not a
     subclass: Gradio writes a .pyi file beside the source of every component subclass it sees.)
     """
     preprocess = component.preprocess
-    limit = f"{max_pixels / 1e6:g} megapixels"
+    limit = limit or f"{max_pixels / 1e6:g} megapixels"
 
     def checked(payload):
         try:

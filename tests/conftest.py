@@ -87,6 +87,41 @@ def tiny_image_dataset(tmp_path):
     return make_image_folder(tmp_path / "images")
 
 
+# ----------------------------------------------------------------------------- pictures that claim many pixels
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png(width: int, height: int, bit_depth: int, color_type: int, idat: bytes) -> bytes:
+    import struct
+
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0))
+            + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
+
+
+def header_only_png(width: int, height: int) -> bytes:
+    """A valid PNG header claiming width x height, with only a few rows of data: a decompression bomb's shape."""
+    import zlib
+
+    rows = b"".join(b"\x00" + b"\x00" * (width * 3) for _ in range(4))
+    return _png(width, height, 8, 2, zlib.compress(rows, 9))
+
+
+def solid_png(width: int, height: int, pixel, color_type: int = 6, bit_depth: int = 8) -> bytes:
+    """A real PNG whose every row holds its pixels (``pixel``: one pixel's bytes, e.g. RGBA by default, or two
+    bytes of 16-bit grey with ``color_type=0, bit_depth=16``), compressed 100 rows at a time (never all in memory)."""
+    import zlib
+
+    assert height % 100 == 0
+    rows = (b"\x00" + bytes(pixel) * width) * 100
+    packer = zlib.compressobj(6)
+    data = b"".join(packer.compress(rows) for _ in range(height // 100)) + packer.flush()
+    return _png(width, height, bit_depth, color_type, data)
+
+
 # ----------------------------------------------------------------------------- the real app, as `python app.py`
 def free_port() -> int:
     import socket
