@@ -15,6 +15,7 @@ from gan_models.registry import DEMOS
 from .common import Models, as_files, guard_upload, on_first_visit, output_path, user_error
 
 MAX_PHOTO_UPLOAD_PIXELS = 4096 * 4096  # refused from the header, before anything is decoded (as the pipeline)
+PHOTO_LIMIT = "16.8 megapixels (4096x4096)"  # the same, in the refusal
 MAX_STEPS = 1000
 DEFAULT_STEPS = 200
 SHOWN = 192  # the 64x64 pictures are shown at 3x
@@ -192,7 +193,8 @@ def projection_section(models: Models, truncation, save_walk_gif) -> None:
                 photo = guard_upload(gr.ImageEditor(
                     label="Your photo: crop it to the face", type="filepath", image_mode="RGB",
                     sources=["upload", "clipboard", "webcam"], transforms=["crop"], layers=False, format="png",
-                    elem_id="faces-photo"), MAX_PHOTO_UPLOAD_PIXELS)
+                    elem_id="faces-photo"),
+                MAX_PHOTO_UPLOAD_PIXELS, PHOTO_LIMIT)
                 # brush and eraser stay: with brush=False or eraser=False, Gradio 6.31's editor throws
                 # "props_invalid_value" in the browser on every upload (seen in Chromium; layers=False is fine)
             with gr.Column(scale=1, min_width=200):

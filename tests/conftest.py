@@ -122,6 +122,27 @@ def solid_png(width: int, height: int, pixel, color_type: int = 6, bit_depth: in
     return _png(width, height, bit_depth, color_type, data)
 
 
+def editor_upload(base: str, elem_id: str, png: bytes, session_hash: str = "hostile") -> dict:
+    """Send a picture to a running app's ImageEditor as blobs: background, composite and layer 0 each posted to the
+    component's ``accept_blobs`` through /gradio_api/component_server, as Gradio 6.31's editor in a page does when it
+    has a change or input listener; returns the payload to submit then, ``{"id": ...}``."""
+    import secrets
+
+    import httpx
+
+    config = httpx.get(f"{base}/config", timeout=30).json()
+    component_id = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    blob_id = secrets.token_hex(5)
+    for kind, index, name in (("background", "null", "background.png"), ("composite", "null", "composite.png"),
+                              ("layer", "0", "layer_0.png")):
+        reply = httpx.post(f"{base}/gradio_api/component_server/", timeout=60,
+                           data={"id": blob_id, "type": kind, "index": index, "component_id": str(component_id),
+                                 "fn_name": "accept_blobs", "session_hash": session_hash},
+                           files={"file": (name, png, "image/png")})
+        reply.raise_for_status()
+    return {"id": blob_id}
+
+
 # ----------------------------------------------------------------------------- the real app, as `python app.py`
 def free_port() -> int:
     import socket

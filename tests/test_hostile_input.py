@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import header_only_png, solid_png
+from conftest import editor_upload, header_only_png, solid_png
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -229,17 +229,33 @@ def test_bad_pictures_to_upscale_get_a_clear_message(server, pictures, name, fra
     expect_error(client, (handle_file(str(pictures[name])),), "/upscale", *fragments)
 
 
-# Each way a picture reaches a tab's code: an ordinary upload (what gradio_client sends: a file path for each picture).
+def error_of(stream: str) -> str:
+    assert "event: error" in stream, stream[:400]
+    return json.loads(stream.split("event: error", 1)[1].split("data:", 1)[1].strip())["error"]
+
+
+# Each way a picture reaches a tab's code: an ordinary upload (a file path for each picture: what gradio_client and
+# the page send) and an ImageEditor's blobs (posted to the component server first, then only {"id": ...} submitted:
+# what a page sends for an editor with a change or input listener, and any client can send by hand).
 SENDS = {
     ("/maps", "upload"): lambda client, base, path: client.predict(handle_file(str(path)), "a2b", "tiles",
                                                                    api_name="/maps"),
     ("/upscale", "upload"): lambda client, base, path: client.predict(handle_file(str(path)), api_name="/upscale"),
+    ("/faces_project", "upload"): lambda client, base, path: client.predict(
+        {"background": handle_file(str(path)), "layers": [], "composite": handle_file(str(path))}, 10, 0,
+        api_name="/faces_project"),
+    ("/faces_project", "blobs"): lambda client, base, path: error_of(raw_call(
+        base, "faces_project", json.dumps({"data": [editor_upload(base, "faces-photo", path.read_bytes()), 10, 0]}))),
+    ("/maps_sketch", "blobs"): lambda client, base, path: error_of(raw_call(
+        base, "maps_sketch", json.dumps({"data": [editor_upload(base, "maps-canvas", path.read_bytes())]}))),
 }
 
 
 def refusal(client, base, api_name, way, path) -> str:
     """The error message for sending ``path`` to ``api_name`` this ``way`` (an answer instead fails the test)."""
     send = SENDS[api_name, way]
+    if way == "blobs":
+        return send(client, base, path)
     with pytest.raises(Exception) as info:
         send(client, base, path)
     return str(info.value)
@@ -247,11 +263,14 @@ def refusal(client, base, api_name, way, path) -> str:
 
 @pytest.mark.parametrize("api_name, way, name, fragments", [
     ("/maps", "upload", "13000x13000-rgba.png", ["13000x13000", "64 megapixels"]),
+    ("/faces_project", "upload", "13000x13000-rgba.png", ["13000x13000", "16.8 megapixels (4096x4096)"]),
+    ("/faces_project", "blobs", "13000x13000-rgba.png", ["13000x13000", "16.8 megapixels (4096x4096)"]),
+    ("/maps_sketch", "blobs", "13000x13000-rgba.png", ["13000x13000", "16.8 megapixels (4096x4096)"]),
     ("/upscale", "upload", "16-bit-6600x6000.png", ["6600x6000", "262,144 pixels"]),
-], ids=["maps-upload", "upscale-upload"])
+], ids=["maps-upload", "faces_project-upload", "faces_project-blobs", "maps_sketch-blobs", "upscale-upload"])
 def test_a_big_picture_that_really_holds_its_pixels_is_refused_before_it_is_decoded(
         server, pictures, app_process, api_name, way, name, fragments):
-    """Pictures that are small to send and big to decode: 13000x13000 RGBA (169 megapixels, under
+    """Pictures that are small to send and big to decode, on every way in: 13000x13000 RGBA (169 megapixels, under
     PIL's bomb limit) is 0.7 MB as a PNG and 676 MB decoded; a 6600x6000 16-bit grey PNG is 0.1 MB and 79 MB decoded
     (more once widened). Each is refused from its header, with the server's own peak memory read from /proc."""
     client, base = server
@@ -266,6 +285,20 @@ def test_a_big_picture_that_really_holds_its_pixels_is_refused_before_it_is_deco
     grown = app_process.peak_memory_mb() - baseline
     assert grown < 150, f"the server's peak memory grew {grown:.0f} MB for one refused upload ({message})"
     assert message.startswith("The upload is refused") and all(f in message for f in fragments), message
+
+
+def test_a_map_sent_as_editor_blobs_is_translated(server):
+    """The blob way (posted to the component server, then {"id": ...}) still reaches the tab's code."""
+    _, base = server
+    canvas = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    canvas.paste((255, 255, 255, 255), (0, 120, 256, 136))  # a street across a transparent (unpainted) canvas
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
+    payload = editor_upload(base, "maps-canvas", buffer.getvalue())
+    stream = raw_call(base, "maps_sketch", json.dumps({"data": [payload]}))
+    assert "event: complete" in stream, stream[:400]
+    image, note = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip())
+    assert image["path"].endswith(".png") and "256x256" in note, note
 
 
 def test_an_upload_over_10_mb_is_refused_by_the_launch_options(server, tmp_path):
