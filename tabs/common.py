@@ -31,47 +31,74 @@ def _upload_files(payload) -> list:
     return [f for f in files if f is not None]
 
 
+def _editor_blobs(component, payload) -> list[bytes]:
+    """The pictures an ImageEditor keeps for a payload that names them by id.
+
+    Besides uploaded files, Gradio 6.31's editor has a second way in: its layers, background and composite posted as
+    PNG bytes to the component's ``accept_blobs`` (``/gradio_api/component_server``), kept in ``blob_storage[id]``;
+    the event then submits only ``{"id": ...}``, and ``preprocess`` decodes what is stored under that id (and drops
+    it). A page takes this way for an editor with a change or input listener (ours have none: the page uploads the
+    pictures as files); any client can take it by hand.
+    """
+    blob_id = getattr(payload, "id", None)
+    stored = getattr(component, "blob_storage", {}).get(blob_id) if blob_id is not None else None
+    if stored is None:
+        return []
+    return [b for b in (stored.background, stored.composite, *(stored.layers or [])) if b is not None]
+
+
+def _upload_sources(component, payload) -> list:
+    """Everything in a payload that Gradio's preprocessing would decode, as PIL can open it: file paths, and the
+    bytes of ``data:`` URLs and of an editor's stored blobs."""
+    import base64
+    import io
+
+    sources = []
+    for f in _upload_files(payload):
+        url = getattr(f, "url", None) or ""
+        if url.startswith("data:"):  # Gradio decodes the URL, not the path, when it has one
+            sources.append(io.BytesIO(base64.b64decode(url.split(",", 1)[-1], validate=False)))
+        elif getattr(f, "path", None):
+            sources.append(f.path)
+    return sources + [io.BytesIO(blob) for blob in _editor_blobs(component, payload)]
+
+
 def _header_size(data) -> tuple[int, int]:
     """(width, height) from an upload's header only: ``Image.open`` decodes nothing until asked."""
     with Image.open(data) as im:
         return im.size
 
 
-def guard_upload(component, max_pixels: int):
+def guard_upload(component, max_pixels: int, limit: str | None = None):
     """Check an upload's pixel count from its header before anything decodes it, and make decoding failures
     reach the user as a message that says what is wrong.
 
     Gradio's own preprocessing decodes a picture completely when it makes a PIL image (for a PNG,
     even ``getexif()`` runs ``load()``): a solid 13000x13000 PNG is 0.66 MB to send and 676 MB to
-    decode. So before Gradio's preprocessing runs, every file in the payload is opened here
-    header-only and refused if it claims more than ``max_pixels``; components that take uploads
-    use ``type="filepath"``, which Gradio hands on without decoding, and the tab opens the file
-    itself (lazily: the pipeline checks the size again before it reads a pixel). ``data:`` URLs
-    (base64 inside the request) get the same header check. (A wrapper on the instance, not a
-    subclass: Gradio writes a .pyi file beside the source of every component subclass it sees.)
+    decode. So before Gradio's preprocessing runs, every picture in the payload is opened here
+    header-only and refused if it claims more than ``max_pixels`` (``limit`` says so in the message;
+    by default in megapixels): uploaded files, ``data:`` URLs (base64 inside the request) and the
+    blobs an ImageEditor keeps under an id (see ``_editor_blobs``; refused ones are dropped, as
+    Gradio drops them once decoded). Components that take uploads use ``type="filepath"``, which
+    Gradio hands on without decoding, and the tab opens the file itself (lazily: the pipeline checks
+    the size again before it reads a pixel). (A wrapper on the instance, not a subclass: Gradio
+    writes a .pyi file beside the source of every component subclass it sees.)
     """
     preprocess = component.preprocess
-    limit = f"{max_pixels / 1e6:g} megapixels"
+    limit = limit or f"{max_pixels / 1e6:g} megapixels"
 
     def checked(payload):
-        try:
-            for f in _upload_files(payload):
-                url = getattr(f, "url", None) or ""
-                if url.startswith("data:"):
-                    import base64
-                    import io
+        for source in _upload_sources(component, payload):
+            w, h = _header_size(source)
+            if w * h > max_pixels:
+                raise gr.Error(f"The upload is refused: the picture is {w}x{h} pixels; the largest accepted is "
+                               f"{limit}. Scale it down first.", print_exception=False)
+        return preprocess(payload)
 
-                    source = io.BytesIO(base64.b64decode(url.split(",", 1)[-1], validate=False))
-                elif getattr(f, "path", None):
-                    source = f.path
-                else:
-                    continue
-                w, h = _header_size(source)
-                if w * h > max_pixels:
-                    raise gr.Error(f"The upload is refused: the picture is {w}x{h} pixels; the largest accepted is "
-                                   f"{limit}. Scale it down first.", print_exception=False)
-            return preprocess(payload)
-        except gr.Error:  # ours, above (gr.Error is a ValueError: it must not fall into the clause below)
+    def guarded(payload):
+        try:
+            return checked(payload)
+        except gr.Error:  # ours, above (gr.Error is a ValueError: it must not fall into the clauses below)
             raise
         except Image.DecompressionBombError as err:
             raise gr.Error(f"The upload is refused: its header claims too many pixels to decode safely ({err}).",
@@ -79,8 +106,14 @@ def guard_upload(component, max_pixels: int):
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
             raise gr.Error("The upload is not a readable image: use a PNG, JPEG, WebP or GIF file "
                            f"({type(err).__name__}).", print_exception=False) from err
+        finally:
+            # An editor's blobs serve one event: Gradio drops them only after decoding them all, so a refused or
+            # failed payload would keep them (up to 10 MB each) in the server's memory for good.
+            blob_id = getattr(payload, "id", None)
+            if blob_id is not None:
+                getattr(component, "blob_storage", {}).pop(blob_id, None)
 
-    component.preprocess = checked
+    component.preprocess = guarded
     return component
 
 

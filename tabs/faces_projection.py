@@ -15,6 +15,7 @@ from .common import Models, as_files, guard_upload, on_first_visit, output_path,
 from .face_models import DEFAULT_MODEL, model_demo
 
 MAX_PHOTO_UPLOAD_PIXELS = 4096 * 4096  # refused from the header, before anything is decoded (as the pipeline)
+PHOTO_LIMIT = "16.8 megapixels (4096x4096)"  # the same, in the refusal
 MAX_STEPS = 1000
 DEFAULT_STEPS = 200
 MAX_WALK_FRAMES = 60  # the walk from a projected face to a seed (as the faces' interpolation)
@@ -192,7 +193,8 @@ def projection_section(models: Models, truncation, model, save_walk_gif) -> None
                 photo = guard_upload(gr.ImageEditor(
                     label="Your photo: crop it to the face", type="filepath", image_mode="RGB",
                     sources=["upload", "clipboard", "webcam"], transforms=["crop"], layers=False, format="png",
-                    elem_id="faces-photo"), MAX_PHOTO_UPLOAD_PIXELS)
+                    elem_id="faces-photo"),
+                MAX_PHOTO_UPLOAD_PIXELS, PHOTO_LIMIT)
                 # brush and eraser stay: with brush=False or eraser=False, Gradio 6.31's editor throws
                 # "props_invalid_value" in the browser on every upload (seen in Chromium; layers=False is fine)
             with gr.Column(scale=1, min_width=200):

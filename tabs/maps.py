@@ -17,6 +17,7 @@ from .common import Models, as_files, guard_upload, on_first_visit, open_upload,
 
 MAX_UPLOAD_PIXELS = MAX_INPUT_PIXELS  # refused from the header, before anything is decoded
 MAX_CANVAS_PIXELS = 4096 * 4096                       # the painting canvas is 256x256; an API client may send more
+CANVAS_LIMIT = "16.8 megapixels (4096x4096)"          # the same, in the refusal
 
 DIRECTIONS = [("Aerial photo → map", "a2b"), ("Map → aerial photo", "b2a")]
 MODES = [("Tiles: keep the picture's scale (big pictures in overlapping 256x256 tiles)", "tiles"),
@@ -152,7 +153,8 @@ def maps_tab(models: Models):
                     image_mode="RGBA", canvas_size=(256, 256), fixed_canvas=True, sources=[], layers=False,
                     transforms=[], label="Your map (256x256)", format="png",
                     brush=gr.Brush(colors=list(BRUSHES.values()), default_color=BRUSHES["street"],
-                                   color_mode="fixed", default_size=6), elem_id="maps-canvas"), MAX_CANVAS_PIXELS)
+                                   color_mode="fixed", default_size=6), elem_id="maps-canvas"),
+                MAX_CANVAS_PIXELS, CANVAS_LIMIT)
                 with gr.Row():
                     start = gr.Button("Start from a map drawn by code (example seed)", size="sm")
                     clear = gr.Button("Blank canvas", size="sm")

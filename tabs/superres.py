@@ -12,8 +12,8 @@ from gan_models.registry import DEMOS
 
 from .common import Models, as_files, guard_upload, on_first_visit, open_upload, user_error
 
-MAX_UPLOAD_PIXELS = 40_000_000   # refused from the header, before anything is decoded
 MAX_UPSCALE_PIXELS = 512 * 512   # what the pipeline upscales (SuperResolutionPipeline.max_pixels); the tab says so
+MAX_UPLOAD_PIXELS = MAX_UPSCALE_PIXELS  # refused from the header, before anything is decoded: no more than it upscales
 METHODS = ("bicubic", "srresnet", "srgan")
 TITLES = {"bicubic": "Bicubic", "srresnet": "SRResNet (pixel loss)", "srgan": "SRGAN (+ adversarial, feature losses)"}
 ZOOM_SIDE = 256                  # the zoom crops are shown this many pixels wide
@@ -177,7 +177,8 @@ def superres_tab(models: Models):
         with gr.Column(scale=1, min_width=260):
             source = guard_upload(gr.Image(label="Input: a small picture (upload or paste)", type="filepath",
                                            image_mode=None, sources=["upload", "clipboard"], format="png",
-                                           elem_id="superres-input"), MAX_UPLOAD_PIXELS)
+                                           elem_id="superres-input"),
+                                  MAX_UPLOAD_PIXELS, f"{MAX_UPSCALE_PIXELS:,} pixels (for example 512x512)")
             run = gr.Button("Upscale 4x", variant="primary")
             note = gr.Markdown(f"Up to {MAX_UPSCALE_PIXELS:,} input pixels (e.g. 512x512 -> 2048x2048).")
             with gr.Group():

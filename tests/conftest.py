@@ -87,6 +87,62 @@ def tiny_image_dataset(tmp_path):
     return make_image_folder(tmp_path / "images")
 
 
+# ----------------------------------------------------------------------------- pictures that claim many pixels
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png(width: int, height: int, bit_depth: int, color_type: int, idat: bytes) -> bytes:
+    import struct
+
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0))
+            + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
+
+
+def header_only_png(width: int, height: int) -> bytes:
+    """A valid PNG header claiming width x height, with only a few rows of data: a decompression bomb's shape."""
+    import zlib
+
+    rows = b"".join(b"\x00" + b"\x00" * (width * 3) for _ in range(4))
+    return _png(width, height, 8, 2, zlib.compress(rows, 9))
+
+
+def solid_png(width: int, height: int, pixel, color_type: int = 6, bit_depth: int = 8) -> bytes:
+    """A real PNG whose every row holds its pixels (``pixel``: one pixel's bytes, e.g. RGBA by default, or two
+    bytes of 16-bit grey with ``color_type=0, bit_depth=16``), compressed 100 rows at a time (never all in memory)."""
+    import zlib
+
+    assert height % 100 == 0
+    rows = (b"\x00" + bytes(pixel) * width) * 100
+    packer = zlib.compressobj(6)
+    data = b"".join(packer.compress(rows) for _ in range(height // 100)) + packer.flush()
+    return _png(width, height, bit_depth, color_type, data)
+
+
+def editor_upload(base: str, elem_id: str, png: bytes, session_hash: str = "hostile") -> dict:
+    """Send a picture to a running app's ImageEditor as blobs: background, composite and layer 0 each posted to the
+    component's ``accept_blobs`` through /gradio_api/component_server, as Gradio 6.31's editor in a page does when it
+    has a change or input listener; returns the payload to submit then, ``{"id": ...}``."""
+    import secrets
+
+    import httpx
+
+    config = httpx.get(f"{base}/config", timeout=30).json()
+    component_id = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    blob_id = secrets.token_hex(5)
+    for kind, index, name in (("background", "null", "background.png"), ("composite", "null", "composite.png"),
+                              ("layer", "0", "layer_0.png")):
+        reply = httpx.post(f"{base}/gradio_api/component_server/", timeout=60,
+                           data={"id": blob_id, "type": kind, "index": index, "component_id": str(component_id),
+                                 "fn_name": "accept_blobs", "session_hash": session_hash},
+                           files={"file": (name, png, "image/png")})
+        reply.raise_for_status()
+    return {"id": blob_id}
+
+
 # ----------------------------------------------------------------------------- the real app, as `python app.py`
 def free_port() -> int:
     import socket

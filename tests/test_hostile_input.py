@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import io
 import json
-import struct
-import zlib
 
 import numpy as np
 import pytest
+from conftest import editor_upload, header_only_png, solid_png
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -44,27 +43,6 @@ def raw_call(base: str, api_name: str, body: str) -> str:
     return text
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def header_only_png(width: int, height: int) -> bytes:
-    """A valid PNG header claiming width x height, with only a few rows of data: a decompression bomb's shape."""
-    rows = b"".join(b"\x00" + b"\x00" * (width * 3) for _ in range(4))
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + _png_chunk(b"IDAT", zlib.compress(rows, 9)) + _png_chunk(b"IEND", b""))
-
-
-def solid_png(width: int, height: int, rgba: tuple[int, int, int, int]) -> bytes:
-    """A real RGBA PNG whose every row holds its pixels, compressed row by row (never all in memory)."""
-    rows = (b"\x00" + bytes(rgba) * width) * 100
-    packer = zlib.compressobj(6)
-    data = b"".join(packer.compress(rows) for _ in range(height // 100)) + packer.flush()
-    assert height % 100 == 0
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
-            + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b""))
-
-
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
@@ -79,6 +57,7 @@ def pictures(tmp_path_factory):
     save("13000x13000-rgba.png", lambda p: p.write_bytes(solid_png(13_000, 13_000, (40, 90, 160, 255))))
     save("bomb-20000x20000.png", lambda p: p.write_bytes(header_only_png(20_000, 20_000)))
     save("12000x12000.png", lambda p: p.write_bytes(header_only_png(12_000, 12_000)))
+    save("16-bit-6600x6000.png", lambda p: p.write_bytes(solid_png(6_600, 6_000, b"\x80\x00", color_type=0, bit_depth=16)))
     buf = io.BytesIO()
     Image.new("RGB", (300, 300), "blue").save(buf, "PNG")
     save("truncated.png", lambda p: p.write_bytes(buf.getvalue()[:200]))
@@ -107,7 +86,7 @@ def test_every_endpoint_is_covered(server):
     client, _ = server
     names = {name for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
     assert {"/faces", "/faces_interpolate", "/faces_project", "/digits", "/digits_same_style", "/birds",
-            "/birds_vary_word", "/maps", "/maps_sketch", "/playground"} <= names
+            "/birds_vary_word", "/maps", "/maps_sketch", "/upscale", "/playground"} <= names
 
 
 @pytest.mark.parametrize("args, api_name, fragments", [
@@ -237,19 +216,89 @@ def test_bad_photos_to_project_get_a_clear_message(server, pictures, name, fragm
     expect_error(client, ({"background": photo, "layers": [], "composite": photo}, 10, 0), "/faces_project", *fragments)
 
 
-def test_a_big_picture_that_really_holds_its_pixels_is_refused_before_it_is_decoded(server, pictures, app_process):
-    """13000x13000 RGBA, 169 megapixels (under PIL's bomb limit): 0.7 MB as a PNG, 676 MB decoded."""
+@pytest.mark.parametrize("name, fragments", [
+    ("1x1.png", ["too small"]),
+    ("bomb-20000x20000.png", ["too many pixels"]),
+    ("12000x12000.png", ["262,144 pixels"]),
+    ("truncated.png", ["not a readable image"]),
+    ("text-named.png", ["not a readable image"]),
+    ("empty.png", ["not a readable image", "empty"]),
+])
+def test_bad_pictures_to_upscale_get_a_clear_message(server, pictures, name, fragments):
     client, _ = server
-    path = pictures["13000x13000-rgba.png"]
+    expect_error(client, (handle_file(str(pictures[name])),), "/upscale", *fragments)
+
+
+def error_of(stream: str) -> str:
+    assert "event: error" in stream, stream[:400]
+    return json.loads(stream.split("event: error", 1)[1].split("data:", 1)[1].strip())["error"]
+
+
+# Each way a picture reaches a tab's code: an ordinary upload (a file path for each picture: what gradio_client and
+# the page send) and an ImageEditor's blobs (posted to the component server first, then only {"id": ...} submitted:
+# what a page sends for an editor with a change or input listener, and any client can send by hand).
+SENDS = {
+    ("/maps", "upload"): lambda client, base, path: client.predict(handle_file(str(path)), "a2b", "tiles",
+                                                                   api_name="/maps"),
+    ("/upscale", "upload"): lambda client, base, path: client.predict(handle_file(str(path)), api_name="/upscale"),
+    ("/faces_project", "upload"): lambda client, base, path: client.predict(
+        {"background": handle_file(str(path)), "layers": [], "composite": handle_file(str(path))}, 10, 0,
+        api_name="/faces_project"),
+    ("/faces_project", "blobs"): lambda client, base, path: error_of(raw_call(
+        base, "faces_project", json.dumps({"data": [editor_upload(base, "faces-photo", path.read_bytes()), 10, 0]}))),
+    ("/maps_sketch", "blobs"): lambda client, base, path: error_of(raw_call(
+        base, "maps_sketch", json.dumps({"data": [editor_upload(base, "maps-canvas", path.read_bytes())]}))),
+}
+
+
+def refusal(client, base, api_name, way, path) -> str:
+    """The error message for sending ``path`` to ``api_name`` this ``way`` (an answer instead fails the test)."""
+    send = SENDS[api_name, way]
+    if way == "blobs":
+        return send(client, base, path)
+    with pytest.raises(Exception) as info:
+        send(client, base, path)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("api_name, way, name, fragments", [
+    ("/maps", "upload", "13000x13000-rgba.png", ["13000x13000", "64 megapixels"]),
+    ("/faces_project", "upload", "13000x13000-rgba.png", ["13000x13000", "16.8 megapixels (4096x4096)"]),
+    ("/faces_project", "blobs", "13000x13000-rgba.png", ["13000x13000", "16.8 megapixels (4096x4096)"]),
+    ("/maps_sketch", "blobs", "13000x13000-rgba.png", ["13000x13000", "16.8 megapixels (4096x4096)"]),
+    ("/upscale", "upload", "16-bit-6600x6000.png", ["6600x6000", "262,144 pixels"]),
+], ids=["maps-upload", "faces_project-upload", "faces_project-blobs", "maps_sketch-blobs", "upscale-upload"])
+def test_a_big_picture_that_really_holds_its_pixels_is_refused_before_it_is_decoded(
+        server, pictures, app_process, api_name, way, name, fragments):
+    """Pictures that are small to send and big to decode, on every way in: 13000x13000 RGBA (169 megapixels, under
+    PIL's bomb limit) is 0.7 MB as a PNG and 676 MB decoded; a 6600x6000 16-bit grey PNG is 0.1 MB and 79 MB decoded
+    (more once widened). Each is refused from its header, with the server's own peak memory read from /proc."""
+    client, base = server
+    path = pictures[name]
     assert path.stat().st_size < 1_000_000
     with Image.open(path) as im:
-        assert im.size == (13_000, 13_000) and im.mode == "RGBA"
-    client.predict(handle_file(str(pictures["rgba.png"])), "a2b", "tiles", api_name="/maps")  # models loaded
+        assert "x".join(map(str, im.size)) == fragments[0]
+    refusal(client, base, api_name, way, pictures["12000x12000.png"])  # the same way once first: the code is warm
     app_process.reset_peak_memory()
     baseline = app_process.peak_memory_mb()
-    expect_error(client, (handle_file(str(path)), "a2b", "tiles"), "/maps", "13000x13000", "megapixels")
+    message = refusal(client, base, api_name, way, path)
     grown = app_process.peak_memory_mb() - baseline
-    assert grown < 150, f"the server's peak memory grew {grown:.0f} MB for one refused upload"
+    assert grown < 150, f"the server's peak memory grew {grown:.0f} MB for one refused upload ({message})"
+    assert message.startswith("The upload is refused") and all(f in message for f in fragments), message
+
+
+def test_a_map_sent_as_editor_blobs_is_translated(server):
+    """The blob way (posted to the component server, then {"id": ...}) still reaches the tab's code."""
+    _, base = server
+    canvas = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    canvas.paste((255, 255, 255, 255), (0, 120, 256, 136))  # a street across a transparent (unpainted) canvas
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
+    payload = editor_upload(base, "maps-canvas", buffer.getvalue())
+    stream = raw_call(base, "maps_sketch", json.dumps({"data": [payload]}))
+    assert "event: complete" in stream, stream[:400]
+    image, note = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip())
+    assert image["path"].endswith(".png") and "256x256" in note, note
 
 
 def test_an_upload_over_10_mb_is_refused_by_the_launch_options(server, tmp_path):

@@ -106,6 +106,25 @@ def test_pictures_too_small_or_too_large_are_refused_clearly(pipe, size, message
         pipe(Image.new("RGB", size, (10, 20, 30)))
 
 
+def test_a_picture_too_large_is_refused_before_a_pixel_is_decoded_or_converted(pipe, tmp_path, monkeypatch):
+    """From a file's header, a lazily opened picture's size or an array's shape: a 16-bit 6600x6000 PNG is 90 KB to
+    send and over a gigabyte once decoded and widened (as_rgb), so nothing may reach as_rgb before the size check."""
+    import gan_models.superres.pipeline as module
+    from conftest import header_only_png
+
+    def as_rgb(image, *args, **kwargs):
+        raise AssertionError("decoded before the size was checked")
+
+    monkeypatch.setattr(module, "as_rgb", as_rgb)
+    path = tmp_path / "big.png"
+    path.write_bytes(header_only_png(600, 600))
+    for big in (str(path), path, Image.open(path), np.zeros((600, 600), np.uint16), np.zeros((600, 600, 3), np.uint8)):
+        with pytest.raises(InputError, match="600x600 pixels; the largest accepted is 262,144 pixels"):
+            pipe.prepare(big)
+    with pytest.raises(InputError, match="the image is 2100x10 pixels.* 2048 on a side"):
+        pipe.prepare(np.zeros((10, 2100), np.uint16))
+
+
 def test_rgba_palette_and_16_bit_pictures_are_converted(pipe, tmp_path):
     rgba = photo(16, 16).convert("RGBA")
     rgba.putalpha(0)  # fully transparent: composited on white

@@ -892,8 +892,7 @@ class SuperResolutionPipeline(GANPipeline):
                  "srgan/config.json", "srgan/diffusion_pytorch_model.safetensors")
     min_side = 8                   # a 1x1 picture has nothing to upscale
     max_side = 2048                # each side, input
-    max_pixels = 512 * 512         # input pixels (a 2048x2048 output at 4x); larger pictures are refused
-    max_input_pixels = 40_000_000  # refused from the header alone, before decoding
+    max_pixels = 512 * 512         # input pixels (a 2048x2048 output at 4x); larger pictures are refused before decoding
     tile_size = 256                # input pixels per tile side (plus the margin)
 
     def __init__(self, srresnet, srgan):  # two SRResNetGenerators of the same scale
@@ -911,17 +910,26 @@ class SuperResolutionPipeline(GANPipeline):
             raise InputError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
         return model
 
-    def prepare(self, image) -> Image.Image:
-        """The RGB picture to upscale, after the size checks (a file's size is read from its header first)."""
-        image = as_rgb(open_checked(image, self.max_input_pixels, f"{self.max_pixels:,} pixels (for example 512x512)"))
-        w, h = image.size
-        if min(w, h) < self.min_side:
-            raise InputError(f"the image is {w}x{h} pixels, too small to upscale: give at least "
-                             f"{self.min_side}x{self.min_side}")
+    def check_size(self, w: int, h: int) -> None:
         if w * h > self.max_pixels or max(w, h) > self.max_side:
             raise InputError(f"the image is {w}x{h} pixels; the largest accepted is {self.max_pixels:,} pixels "
                              f"(for example 512x512, which becomes {512 * self.scale}x{512 * self.scale}) and "
                              f"{self.max_side} on a side: scale it down or crop it first")
+
+    def prepare(self, image) -> Image.Image:
+        """The RGB picture to upscale, after the size checks. The size is checked before a pixel is decoded or
+        converted (a file's from its header, an array's from its shape): a 16-bit PNG of 40 megapixels is 90 KB
+        to send and over a gigabyte to decode and widen (``as_rgb``) before the size could refuse it."""
+        image = open_checked(image, self.max_pixels, f"{self.max_pixels:,} pixels (for example 512x512)")  # lazily
+        if isinstance(image, Image.Image):  # opened or given: its size is known, its pixels maybe not yet decoded
+            self.check_size(*image.size)
+        elif isinstance(image, np.ndarray) and image.ndim in (2, 3):
+            self.check_size(image.shape[1], image.shape[0])
+        image = as_rgb(image)
+        w, h = image.size
+        if min(w, h) < self.min_side:
+            raise InputError(f"the image is {w}x{h} pixels, too small to upscale: give at least "
+                             f"{self.min_side}x{self.min_side}")
         return image
 
     @torch.inference_mode()
