@@ -5,8 +5,8 @@
     GAN_GALLERY_HUB=1 python app.py   # weights from the Hub repos in spaces.yml (falls back if offline)
 
 Every tab's main action is an API endpoint (/faces, ...) that gradio_client can call.
-Models load lazily, once, on the first request that needs them. Each tab is built by
-one function in tabs/.
+Models load lazily, once, on the first request that needs them; building the page loads
+none, so the server listens first. Each tab is built by one function in tabs/.
 """
 
 from __future__ import annotations
@@ -89,12 +89,14 @@ def main(argv=None):
             repo, _, rev = value.partition("@")
             sources[name] = (repo, rev or None)
     models = Models(sources, use_hub=True if args.hub else None)
-    demo = build_demo(models)
+    demo = build_demo(models)  # loads no model: the first visits are page-load events
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
-    # The first tab's model (and diffusers, about 3 s of imports) loads while the server starts, not on the first
-    # request; the other tabs load on their first use. A request that arrives first waits for this same load.
+    demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, **LAUNCH_OPTIONS)
+    # Listening: now the first tab's model (and diffusers, about 3 s of imports) loads, before anyone asks for it
+    # (the other tabs load on their first use). A request that arrives first waits for this same load. (Started
+    # any earlier, it would only delay listening: imports hold the interpreter's lock, so they do not overlap.)
     threading.Thread(target=preload, args=(models, DEMOS["faces"]), daemon=True, name="preload-faces").start()
-    demo.launch(server_name=args.host, server_port=args.port, **LAUNCH_OPTIONS)
+    demo.block_thread()
 
 
 if __name__ == "__main__":
