@@ -14,6 +14,7 @@ from gan_models.registry import DEMOS
 from .superres import send_to_superres_button
 from .common import Models, as_files, on_first_visit, output_path, user_error
 from .faces_projection import projection_section
+from .queue_limits import LONG
 
 MAX_FACES = 64
 
@@ -116,5 +117,6 @@ def faces_tab(models: Models):
     on_first_visit(faces, [seed, count, truncation], [gallery, used])  # the defaults' gallery, once per process
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
         faces, [seed, count, truncation], [gallery, used], api_name=False)
-    walk.click(interpolate, [seed_a, seed_b, frames, truncation], [animation, gif_file], api_name="faces_interpolate")
+    walk.click(interpolate, [seed_a, seed_b, frames, truncation], [animation, gif_file], api_name="faces_interpolate",
+               **LONG)
     return weights_note, (gallery, send, selected)  # app.py wires the send button

@@ -13,9 +13,10 @@ from gan_models.core.checks import MAX_SEED, InputError, check_int, check_seed
 from gan_models.registry import DEMOS
 
 from .common import Models, as_files, guard_upload, on_first_visit, output_path, user_error
+from .queue_limits import LONG
 
 MAX_PHOTO_UPLOAD_PIXELS = 4096 * 4096  # refused from the header, before anything is decoded (as the pipeline)
-MAX_STEPS = 1000
+MAX_STEPS = 400  # the cost cap: twice the default (200 steps take 8.3 s here, see the README)
 DEFAULT_STEPS = 200
 SHOWN = 192  # the 64x64 pictures are shown at 3x
 EYES, MOUTH = 0.50, 0.80  # where the training crops have them (the mean face's dark rows), as fractions of the height
@@ -227,6 +228,6 @@ def projection_section(models: Models, truncation, save_walk_gif) -> None:
 
     on_first_visit(lambda: as_files([framing_example(models.get(DEMOS["faces"]).pipeline)])[0], None, example)
     run.click(project, [photo, steps, start_seed], [compared, frames, note, latent_file, latent],
-              api_name="faces_project")
+              api_name="faces_project", **LONG)
     upload.upload(load, upload, [latent, loaded, note], api_name=False)
-    walk_button.click(walk, [latent, seed_b, walk_frames, truncation], [animation, gif_file], api_name=False)
+    walk_button.click(walk, [latent, seed_b, walk_frames, truncation], [animation, gif_file], api_name=False, **LONG)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
@@ -34,8 +35,7 @@ def tiny_models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tiny_models):
-    demo = app.build_demo(tiny_models)
-    demo.queue(max_size=app.QUEUE_SIZE, default_concurrency_limit=2)
+    demo = app.set_up_queue(app.build_demo(tiny_models))
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -210,6 +210,8 @@ def test_command_line_options(monkeypatch):
     captured = {}
 
     class FakeDemo:
+        fns, _queue = {}, SimpleNamespace(push=None)  # what set_up_queue's limits wrap
+
         def queue(self, **kw):
             captured["queue"] = kw
             return self
