@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -20,7 +21,7 @@ from gan_models.hub.weights_source import Loaded, load_demo
 log = logging.getLogger("gan_gallery")
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "gan-gallery-outputs"  # our generated files only
 OUTPUT_TTL_S = 15 * 60
-FIRST_VISIT_DIR = OUTPUT_DIR / "first-visit"  # the files every first visit shares (FirstVisit): never pruned
+FIRST_VISIT_PREFIX = "first-visit-"  # + a process id: the folder of the files that process's first visits share
 
 
 def _upload_files(payload) -> list:
@@ -136,10 +137,11 @@ class FirstVisit:
 
     Every page load asks each tab for what its defaults give (16 faces of seed 0, 8 sevens, ...), which is the same
     for every visitor: the first page load computes it (waiting for the model if it is still loading), the files it
-    made move to FIRST_VISIT_DIR, where pruning never reaches them, and every later page load gets the same files
-    (Gradio copies a returned file into its cache once per content, atomically, so sharing one is safe). Inputs
-    other than the defaults (a page never sends them) are computed each time, as before, and never kept. If a kept
-    file has gone (something emptied the temporary folder), the next page load computes the result again.
+    made move to this process's first_visit_dir(), which pruning leaves alone while the process serves from it, and
+    every later page load gets the same files (Gradio copies a returned file into its cache once per content,
+    atomically, so sharing one is safe). Inputs other than the defaults (a page never sends them) are computed each
+    time, as before, and never kept. If a kept file has gone (something emptied the temporary folder), the next page
+    load computes the result again.
 
     ``fn`` takes the inputs only: no ``gr.Progress`` or ``gr.Request`` (this wrapper hides its signature).
     """
@@ -160,7 +162,14 @@ class FirstVisit:
                 self.runs += 1
                 log.info("first visit of %s drawn in %.2f s (kept for every page load)",
                          getattr(self.fn, "__qualname__", self.fn), time.perf_counter() - t0)
+            elif any(True for _ in _files_in(self._result)):
+                os.utime(first_visit_dir())  # in use: another process's pruning leaves a folder touched lately
             return copy.deepcopy(self._result)  # Gradio's postprocessing gets a copy: the kept one never changes
+
+
+def first_visit_dir() -> Path:
+    """This process's folder of first-visit files (FirstVisit)."""
+    return OUTPUT_DIR / f"{FIRST_VISIT_PREFIX}{os.getpid()}"
 
 
 def _is_output_file(value) -> bool:
@@ -168,24 +177,24 @@ def _is_output_file(value) -> bool:
 
 
 def _files_in(value):
-    """The paths of our files (in FIRST_VISIT_DIR) inside a first-visit result: nested tuples and lists of values."""
+    """The paths of our kept files inside a first-visit result: nested tuples and lists of values."""
     if isinstance(value, (list, tuple)):
         for item in value:
             yield from _files_in(item)
-    elif isinstance(value, str) and len(value) < 4096 and Path(value).parent == FIRST_VISIT_DIR:
+    elif isinstance(value, str) and len(value) < 4096 and Path(value).parent == first_visit_dir():
         yield value
 
 
 def _kept(value, moved: dict | None = None):
-    """``value`` with each of our output files in it moved to FIRST_VISIT_DIR (a path that appears twice, as the
+    """``value`` with each of our output files in it moved to first_visit_dir() (a path that appears twice, as the
     Maps tab's output and its download, moves once)."""
     moved = {} if moved is None else moved
     if isinstance(value, (list, tuple)):
         return type(value)(_kept(item, moved) for item in value)
     if _is_output_file(value) and (value in moved or Path(value).is_file()):
         if value not in moved:
-            FIRST_VISIT_DIR.mkdir(parents=True, exist_ok=True)
-            moved[value] = str(FIRST_VISIT_DIR / Path(value).name)  # mkstemp's names are unique in OUTPUT_DIR
+            first_visit_dir().mkdir(parents=True, exist_ok=True)
+            moved[value] = str(first_visit_dir() / Path(value).name)  # mkstemp's names are unique in OUTPUT_DIR
             os.replace(value, moved[value])
         return moved[value]
     return value
@@ -212,13 +221,19 @@ def user_error(err: Exception) -> gr.Error:
 
 
 def prune_outputs() -> None:
-    """Remove generated files older than OUTPUT_TTL_S (once per request, not per file)."""
+    """Remove generated files older than OUTPUT_TTL_S (once per request, not per file), and the first-visit folders
+    of other processes untouched as long (stopped ones; a live one that had no visitor draws its first visits again).
+    This process's first-visit folder stays."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    now = time.time()
+    now, mine = time.time(), first_visit_dir()
     for old in OUTPUT_DIR.iterdir():
         try:
-            if old.is_file() and now - old.stat().st_mtime > OUTPUT_TTL_S:  # FIRST_VISIT_DIR is a folder: kept
+            if now - old.stat().st_mtime <= OUTPUT_TTL_S:
+                continue
+            if old.is_file():
                 old.unlink()
+            elif old.name.startswith(FIRST_VISIT_PREFIX) and old != mine:
+                shutil.rmtree(old, ignore_errors=True)
         except OSError:
             pass
 

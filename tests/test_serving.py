@@ -3,6 +3,7 @@ without loading a model (first visits are drawn once per process, on the first p
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ from PIL import Image
 
 import app
 from gan_models.registry import DEMOS
-from tabs.common import FIRST_VISIT_DIR, Models
+from tabs.common import Models, first_visit_dir
 from tabs.queue_limits import LONG_ID, PER_SESSION, QueueLimits
 
 from conftest import free_port
@@ -178,7 +179,7 @@ def test_a_second_page_load_serves_the_first_visit_pictures_of_the_first():
     def files(value):
         if isinstance(value, (list, tuple)):
             return [f for item in value for f in files(item)]
-        return [value] if isinstance(value, str) and value.startswith(str(FIRST_VISIT_DIR)) else []
+        return [value] if isinstance(value, str) and value.startswith(str(first_visit_dir())) else []
 
     for name in ("faces-gallery", "faces-framing", "digits-gallery", "birds-gallery", "maps-input", "superres-input"):
         fn = by_output[name]
@@ -187,3 +188,25 @@ def test_a_second_page_load_serves_the_first_visit_pictures_of_the_first():
         assert fn.fn.runs == 1, name
     gallery, used = page_load(by_output["faces-gallery"])
     assert len(gallery) == 16 and used == 0 and gallery[0][1] == "seed 0"
+
+
+def test_first_visit_files_stay_while_other_processes_old_ones_are_pruned(tmp_path, monkeypatch):
+    """Pruning (every request) leaves this process's first-visit folder, however old, and removes another
+    process's once it has been untouched for OUTPUT_TTL_S: a stopped server's first visits do not pile up."""
+    import tabs.common
+    from tabs.common import FIRST_VISIT_PREFIX, OUTPUT_TTL_S, prune_outputs
+
+    monkeypatch.setattr(tabs.common, "OUTPUT_DIR", tmp_path)
+    long_ago = time.time() - OUTPUT_TTL_S - 60
+    mine, stopped, live = (f"{FIRST_VISIT_PREFIX}{pid}" for pid in (os.getpid(), 1234567, 7654321))
+    for name in (mine, stopped, live):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "face.png").write_bytes(b"png")
+        if name != live:  # the live one was touched lately: a process serving from it
+            os.utime(tmp_path / name / "face.png", (long_ago, long_ago))
+            os.utime(tmp_path / name, (long_ago, long_ago))
+    (tmp_path / "old.png").write_bytes(b"png")
+    os.utime(tmp_path / "old.png", (long_ago, long_ago))
+    prune_outputs()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine, live])
+    assert (tmp_path / mine / "face.png").is_file()
