@@ -133,6 +133,19 @@ def test_long_requests_take_at_most_their_share_of_the_queue():
     assert limits.refusal(queue, "e").startswith("The server is busy: 3 long requests are waiting")
 
 
+def test_long_requests_share_one_group_of_two_and_cheap_ones_run_in_their_own():
+    demo = app.build_demo(Models(use_hub=False))
+    long = [fn for fn in demo.fns.values() if fn.concurrency_id == LONG_ID]
+    assert sorted(fn.fn.__name__ for fn in long) == ["interpolate", "project", "translate", "upscale", "walk"]
+    assert sorted(fn.api_name for fn in long if fn.api_visibility != "private") == [  # walk: on the page only
+        "faces_interpolate", "faces_project", "maps", "upscale"]
+    assert {fn.concurrency_limit for fn in long} == {2}
+    cheap = [fn for fn in demo.fns.values() if fn.api_name in ("faces", "digits", "digits_same_style", "birds",
+                                                                   "birds_vary_word", "maps_sketch")]
+    assert len(cheap) == 6 and len({fn.concurrency_id for fn in cheap}) == 6 and LONG_ID not in {
+        fn.concurrency_id for fn in cheap}
+
+
 def test_projection_steps_are_capped(served, tmp_path):
     """The issue's flood was 1,000-step projections (61 s each): refused now, with the range in the message."""
     from gradio_client import handle_file
