@@ -5,8 +5,8 @@
     GAN_GALLERY_HUB=1 python app.py   # weights from the Hub repos in spaces.yml (falls back if offline)
 
 Every tab's main action is an API endpoint (/faces, ...) that gradio_client can call.
-Models load lazily, once, on the first request that needs them. Each tab is built by
-one function in tabs/.
+Models load lazily, once, on the first request that needs them; building the page loads
+none, so the server listens first. Each tab is built by one function in tabs/.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from tabs.digits import digits_tab
 from tabs.faces import faces_tab
 from tabs.maps import maps_tab
 from tabs.playground import playground_tab
+from tabs.queue_limits import QueueLimits
 from tabs.superres import INPUT_WRITERS as SUPERRES_INPUT_WRITERS, picked, superres_tab
 
-QUEUE_SIZE = 32
+QUEUE_SIZE = 32  # waiting requests, all users together (tabs/queue_limits.py: each user's share of the long ones)
 
 
 def build_demo(models: Models | None = None) -> gr.Blocks:
@@ -66,6 +67,14 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
 LAUNCH_OPTIONS = dict(max_file_size="10mb", allowed_paths=[], show_error=True)
 
 
+def set_up_queue(demo: gr.Blocks) -> gr.Blocks:
+    """The queue as served: QUEUE_SIZE places; each cheap event two at a time; the long requests two at a time
+    together, at most two waiting or running per user, and at most half the places (tabs/queue_limits.py)."""
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
+    QueueLimits().install(demo)
+    return demo
+
+
 def preload(models: Models, demo) -> None:
     try:
         models.get(demo)
@@ -90,12 +99,13 @@ def main(argv=None):
             repo, _, rev = value.partition("@")
             sources[name] = (repo, rev or None)
     models = Models(sources, use_hub=True if args.hub else None)
-    demo = build_demo(models)
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
-    # The first tab's model (and diffusers, about 3 s of imports) loads while the server starts, not on the first
-    # request; the other tabs load on their first use. A request that arrives first waits for this same load.
+    demo = set_up_queue(build_demo(models))  # loads no model: the first visits are page-load events
+    demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, **LAUNCH_OPTIONS)
+    # Listening: now the first tab's model (and diffusers, about 3 s of imports) loads, before anyone asks for it
+    # (the other tabs load on their first use). A request that arrives first waits for this same load. (Started
+    # any earlier, it would only delay listening: imports hold the interpreter's lock, so they do not overlap.)
     threading.Thread(target=preload, args=(models, DEMOS["style_faces"]), daemon=True, name="preload-faces").start()
-    demo.launch(server_name=args.host, server_port=args.port, **LAUNCH_OPTIONS)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

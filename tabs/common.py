@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -19,6 +21,7 @@ from gan_models.hub.weights_source import Loaded, load_demo
 log = logging.getLogger("gan_gallery")
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "gan-gallery-outputs"  # our generated files only
 OUTPUT_TTL_S = 15 * 60
+FIRST_VISIT_PREFIX = "first-visit-"  # + a process id: the folder of the files that process's first visits share
 
 
 def _upload_files(payload) -> list:
@@ -162,17 +165,88 @@ class Models:
         return note
 
 
+class FirstVisit:
+    """A tab's first-visit function, run once per process for the tab's default inputs, then served from memory.
+
+    Every page load asks each tab for what its defaults give (16 faces of seed 0, 8 sevens, ...), which is the same
+    for every visitor: the first page load computes it (waiting for the model if it is still loading), the files it
+    made move to this process's first_visit_dir(), which pruning leaves alone while the process serves from it, and
+    every later page load gets the same files (Gradio copies a returned file into its cache once per content,
+    atomically, so sharing one is safe). Inputs other than the defaults (a page never sends them) are computed each
+    time, as before, and never kept. If a kept file has gone (something emptied the temporary folder), the next page
+    load computes the result again.
+
+    ``fn`` takes the inputs only: no ``gr.Progress`` or ``gr.Request`` (this wrapper hides its signature).
+    """
+
+    def __init__(self, fn, defaults: tuple):
+        self.fn, self.defaults = fn, tuple(defaults)
+        self.runs = 0                  # how many times fn ran for the defaults (one, unless a kept file went)
+        self._result = None
+        self._lock = threading.Lock()  # the first page loads wait for one computation, not one each
+
+    def __call__(self, *inputs):
+        if inputs != self.defaults:
+            return self.fn(*inputs)
+        with self._lock:
+            if self._result is None or not all(Path(f).is_file() for f in _files_in(self._result)):
+                t0 = time.perf_counter()
+                self._result = _kept(self.fn(*inputs))
+                self.runs += 1
+                log.info("first visit of %s drawn in %.2f s (kept for every page load)",
+                         getattr(self.fn, "__qualname__", self.fn), time.perf_counter() - t0)
+            elif any(True for _ in _files_in(self._result)):
+                os.utime(first_visit_dir())  # in use: another process's pruning leaves a folder touched lately
+            return copy.deepcopy(self._result)  # Gradio's postprocessing gets a copy: the kept one never changes
+
+
+def first_visit_dir() -> Path:
+    """This process's folder of first-visit files (FirstVisit)."""
+    return OUTPUT_DIR / f"{FIRST_VISIT_PREFIX}{os.getpid()}"
+
+
+def _is_output_file(value) -> bool:
+    return isinstance(value, str) and len(value) < 4096 and Path(value).parent == OUTPUT_DIR
+
+
+def _files_in(value):
+    """The paths of our kept files inside a first-visit result: nested tuples and lists of values."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _files_in(item)
+    elif isinstance(value, str) and len(value) < 4096 and Path(value).parent == first_visit_dir():
+        yield value
+
+
+def _kept(value, moved: dict | None = None):
+    """``value`` with each of our output files in it moved to first_visit_dir() (a path that appears twice, as the
+    Maps tab's output and its download, moves once)."""
+    moved = {} if moved is None else moved
+    if isinstance(value, (list, tuple)):
+        return type(value)(_kept(item, moved) for item in value)
+    if _is_output_file(value) and (value in moved or Path(value).is_file()):
+        if value not in moved:
+            first_visit_dir().mkdir(parents=True, exist_ok=True)
+            moved[value] = str(first_visit_dir() / Path(value).name)  # mkstemp's names are unique in OUTPUT_DIR
+            os.replace(value, moved[value])
+        return moved[value]
+    return value
+
+
 def on_first_visit(fn, inputs, outputs, **event_options):
     """Run ``fn`` when the page loads, so a tab shows a result before any click (not an API endpoint).
 
     ``inputs`` are the tab's own controls: the first visit gets what pressing the main button with the
-    default settings gives, through the same function. ``event_options`` go to the load event (a
-    ``concurrency_id`` shared with the other events that write the same component keeps them in order).
+    default settings gives, through the same function, computed once per process (FirstVisit) since it is the
+    same for every visitor. ``event_options`` go to the load event (a ``concurrency_id`` shared with the other
+    events that write the same component keeps them in order).
     """
     root = gr.context.Context.root_block
     if root is None:
         raise RuntimeError("build the tab inside gr.Blocks")
-    return root.load(fn, inputs, outputs, api_name=False, **event_options)
+    controls = [] if inputs is None else list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    once = FirstVisit(fn, [control.value for control in controls])
+    return root.load(once, inputs, outputs, api_name=False, **event_options)
 
 
 def user_error(err: Exception) -> gr.Error:
@@ -180,13 +254,19 @@ def user_error(err: Exception) -> gr.Error:
 
 
 def prune_outputs() -> None:
-    """Remove generated files older than OUTPUT_TTL_S (once per request, not per file)."""
+    """Remove generated files older than OUTPUT_TTL_S (once per request, not per file), and the first-visit folders
+    of other processes untouched as long (stopped ones; a live one that had no visitor draws its first visits again).
+    This process's first-visit folder stays."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    now = time.time()
+    now, mine = time.time(), first_visit_dir()
     for old in OUTPUT_DIR.iterdir():
         try:
-            if now - old.stat().st_mtime > OUTPUT_TTL_S:
+            if now - old.stat().st_mtime <= OUTPUT_TTL_S:
+                continue
+            if old.is_file():
                 old.unlink()
+            elif old.name.startswith(FIRST_VISIT_PREFIX) and old != mine:
+                shutil.rmtree(old, ignore_errors=True)
         except OSError:
             pass
 

@@ -14,10 +14,11 @@ from gan_models.core.checks import InputError, check_int
 from gan_models.registry import DEMOS
 
 from .superres import send_to_superres_button
-from .common import Models, as_files, output_path, user_error
+from .common import Models, as_files, on_first_visit, output_path, user_error
 from .faces_projection import projection_section
 from .faces_style import editing_section, mixing_section
 from .face_models import DEFAULT_MODEL, MODEL_LABELS, model_demo
+from .queue_limits import LONG
 
 MAX_FACES = 64
 WHAT_CHANGED = """
@@ -114,8 +115,7 @@ def faces_tab(models: Models):
             used = gr.Number(value=0, label="Seed used (type it back to get the same faces)", precision=0,
                              interactive=False)
         with gr.Column(scale=3):
-            # the first visit shows faces straight away: the defaults' gallery, made on page load
-            gallery = gr.Gallery(value=lambda: faces(0, 16, 0.8, DEFAULT_MODEL)[0], label="Faces", columns=8, height="auto", object_fit="contain",
+            gallery = gr.Gallery(label="Faces", columns=8, height="auto", object_fit="contain",
                                  buttons=["download", "download_all", "fullscreen"], format="png",
                                  elem_id="faces-gallery")
             send, selected = send_to_superres_button(gallery, "face")
@@ -136,9 +136,10 @@ def faces_tab(models: Models):
     weights_note = gr.Markdown()
 
     run.click(faces, [seed, count, truncation, model], [gallery, used], api_name="faces")
+    on_first_visit(faces, [seed, count, truncation, model], [gallery, used])  # the defaults' gallery, once per process
     model.change(faces, [seed, count, truncation, model], [gallery, used], api_name=False)  # same seeds, other model
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
         faces, [seed, count, truncation, model], [gallery, used], api_name=False)
     walk.click(interpolate, [seed_a, seed_b, frames, truncation, model], [animation, gif_file],
-               api_name="faces_interpolate")
+               api_name="faces_interpolate", **LONG)
     return weights_note, (gallery, send, selected)  # app.py wires the send button

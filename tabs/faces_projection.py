@@ -13,10 +13,11 @@ from gan_models.core.checks import MAX_SEED, InputError, check_int, check_seed
 
 from .common import Models, as_files, guard_upload, on_first_visit, output_path, user_error
 from .face_models import DEFAULT_MODEL, model_demo
+from .queue_limits import LONG
 
 MAX_PHOTO_UPLOAD_PIXELS = 4096 * 4096  # refused from the header, before anything is decoded (as the pipeline)
 PHOTO_LIMIT = "16.8 megapixels (4096x4096)"  # the same, in the refusal
-MAX_STEPS = 1000
+MAX_STEPS = 400  # the cost cap: twice the default (200 steps take 8.3 s here, see the README)
 DEFAULT_STEPS = 200
 MAX_WALK_FRAMES = 60  # the walk from a projected face to a seed (as the faces' interpolation)
 SHOWN = 192  # the 64x64 pictures are shown at 3x
@@ -230,6 +231,7 @@ def projection_section(models: Models, truncation, model, save_walk_gif) -> None
     on_first_visit(lambda: as_files([framing_example(models.get(model_demo(DEFAULT_MODEL)).pipeline)])[0], None,
                    example)
     run.click(project, [photo, steps, start_seed, model], [compared, frames, note, latent_file, latent],
-              api_name="faces_project")
+              api_name="faces_project", **LONG)
     upload.upload(load, [upload, model], [latent, loaded, note], api_name=False)
-    walk_button.click(walk, [latent, seed_b, walk_frames, truncation, model], [animation, gif_file], api_name=False)
+    walk_button.click(walk, [latent, seed_b, walk_frames, truncation, model], [animation, gif_file], api_name=False,
+                      **LONG)

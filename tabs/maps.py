@@ -14,6 +14,7 @@ from gan_models.core.checks import InputError, check_seed
 from gan_models.registry import DEMOS
 
 from .common import Models, as_files, guard_upload, on_first_visit, open_upload, output_path, user_error
+from .queue_limits import LONG
 
 MAX_UPLOAD_PIXELS = MAX_INPUT_PIXELS  # refused from the header, before anything is decoded
 MAX_CANVAS_PIXELS = 4096 * 4096                       # the painting canvas is 256x256; an API client may send more
@@ -166,7 +167,7 @@ def maps_tab(models: Models):
     gr.Markdown(MAPS_HOW)
     weights_note = gr.Markdown()
 
-    run.click(translate, [source, direction, mode], [result, download, note], api_name="maps")
+    run.click(translate, [source, direction, mode], [result, download, note], api_name="maps", **LONG)
     on_first_visit(first_visit, seed, [source, direction, result, download, note])
     paint.click(sketch, canvas, [painted, painted_note], api_name="maps_sketch")
     example_map.click(lambda s: example("map", s), seed, [source, direction], api_name=False)

@@ -28,6 +28,7 @@ from gan_models.playground.toy_gan import LOSSES, MAX_POINTS, ToyGAN, sample_tar
 from gan_models.playground.render import REAL, dots, render, to_pixels, to_plane
 
 from .common import Models, user_error
+from .queue_limits import PLAYGROUND_ID
 
 MAX_SECONDS, MAX_STEPS = 60.0, 20_000
 FRAME_S, CHUNK_S, IDLE_S = 0.15, 0.12, 10.0  # ~6 frames a second; training time per frame, shared
@@ -408,7 +409,7 @@ def playground_tab(models: Models):
     # Clear end a live run themselves and wait for its last frame, so that no frame of the run can land
     # after what they show (a cancelled run's last "Training" frame could, under load)
     train_btn.click(press, session, session, queue=False, api_name=False, show_progress="hidden").then(
-        train, settings, outputs, api_name="playground", concurrency_limit=4, concurrency_id="playground")
+        train, settings, outputs, api_name="playground", concurrency_limit=4, concurrency_id=PLAYGROUND_ID)
     stop_btn.click(stop_training, session, status, api_name=False, queue=False)
     step_btn.click(step_once, settings, outputs, api_name=False)  # short: their own queue slots
     reset_btn.click(reset, settings, outputs, api_name=False)

@@ -11,6 +11,7 @@ from gan_models.core.checks import MAX_SEED, InputError, check_float, check_seed
 from gan_models.registry import DEMOS
 
 from .common import Models, as_files, guard_upload, on_first_visit, open_upload, user_error
+from .queue_limits import LONG
 
 MAX_UPSCALE_PIXELS = 512 * 512   # what the pipeline upscales (SuperResolutionPipeline.max_pixels); the tab says so
 MAX_UPLOAD_PIXELS = MAX_UPSCALE_PIXELS  # refused from the header, before anything is decoded: no more than it upscales
@@ -202,7 +203,7 @@ def superres_tab(models: Models):
     gr.Markdown(SUPERRES_HOW)
     weights_note = gr.Markdown()
 
-    run.click(upscale, source, [*outputs, note], api_name="upscale").then(
+    run.click(upscale, source, [*outputs, note], api_name="upscale", **LONG).then(
         zoom, [*outputs, x, y, size], crops, api_name=False)
     for control in (x, y, size):
         control.release(zoom, [*outputs, x, y, size], crops, api_name=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
@@ -33,8 +35,7 @@ def tiny_models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tiny_models):
-    demo = app.build_demo(tiny_models)
-    demo.queue(max_size=app.QUEUE_SIZE, default_concurrency_limit=2)
+    demo = app.set_up_queue(app.build_demo(tiny_models))
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -230,18 +231,26 @@ def test_command_line_options(monkeypatch):
     captured = {}
 
     class FakeDemo:
+        fns, _queue = {}, SimpleNamespace(push=None)  # what set_up_queue's limits wrap
+
         def queue(self, **kw):
             captured["queue"] = kw
             return self
 
         def launch(self, **kw):
             captured["launch"] = kw
+            order.append("listening")
 
+        def block_thread(self):
+            order.append("serving")
+
+    order, preloaded = [], threading.Event()
     monkeypatch.setattr(app, "build_demo", lambda models: FakeDemo())
-    monkeypatch.setattr(app, "preload", lambda models, demo: None)
+    monkeypatch.setattr(app, "preload", lambda models, demo: (order.append("preload"), preloaded.set()))
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     app.main([])
     assert captured["launch"]["server_port"] == 7999
+    assert preloaded.wait(10) and order.index("listening") < order.index("preload")  # the server listens first
     app.main(["--host", "0.0.0.0", "--port", "8123"])
     assert captured["launch"]["server_name"] == "0.0.0.0" and captured["launch"]["server_port"] == 8123
     assert captured["queue"]["max_size"] == app.QUEUE_SIZE
@@ -269,8 +278,7 @@ API = {
 def test_the_api_keeps_its_endpoints_and_parameters(server):
     api = server.view_api(print_info=False, return_format="dict")
     named = api["named_endpoints"]
-    # "/lambda" is the Faces gallery's page-load value (a callable value's event is named after its function)
-    assert set(named) - {"/lambda"} == set(API)
+    assert set(named) == set(API)
     for name, parameters in API.items():
         assert [(p["parameter_name"], p["component"]) for p in named[name]["parameters"]] == parameters, name
     assert not api["unnamed_endpoints"]
