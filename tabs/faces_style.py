@@ -90,15 +90,19 @@ def make_style_fns(models: Models):
         groups = ", ".join(out.layers) or "no layers (A unchanged)"
         return as_files([grid])[0], f"Rows: seeds {rows}; columns: seeds {cols}; taken from the columns: {groups}."
 
-    def edit(seed, truncation, *strengths):
-        """Seed ``seed``'s face moved along the model's named edit directions by ``strengths`` (one number per slider,
-        in standard deviations, -5 to 5, in the order of the sliders); returns (before | after picture, a note)."""
+    def edit(seed, truncation, strength_1=0, strength_2=0, strength_3=0, strength_4=0, strength_5=0, strength_6=0):
+        """Seed ``seed``'s face moved along the model's named edit directions: ``strength_i`` is how far along the
+        i-th named edit (in the order of the page's sliders, labelled with their names), in standard deviations, -5
+        to 5; returns (before | after picture, a note)."""
+        strengths = (strength_1, strength_2, strength_3, strength_4, strength_5, strength_6)
         pipe = models.get(demo).pipeline
         try:
             seed = check_seed(seed)
-            if len(strengths) > len(pipe.edits) and any(float(s or 0) for s in strengths[len(pipe.edits):]):
-                raise InputError(f"this model has {len(pipe.edits)} named edits; got {len(strengths)} strengths")
-            amounts = {i: float(s or 0) for i, s in enumerate(strengths[:len(pipe.edits)])}
+            amounts = {i: float(s if s is not None else 0) for i, s in enumerate(strengths)}
+            extra = [i + 1 for i, a in amounts.items() if a and i >= len(pipe.edits)]
+            if extra:
+                raise InputError(f"this model has {len(pipe.edits)} named edits; strength_{extra[0]} has none")
+            amounts = {i: a for i, a in amounts.items() if i < len(pipe.edits)}
             before = pipe(seeds=[seed], truncation=truncation).images[0]
             after = pipe.edit(seeds=[seed], strengths=amounts, truncation=truncation).images[0]
         except (InputError, ValueError, TypeError) as err:

@@ -7,8 +7,9 @@ import threading
 from types import SimpleNamespace
 
 import gradio as gr
+import numpy as np
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
@@ -27,10 +28,19 @@ def tiny_models(tmp_path_factory):
     import torch
     from gan_models.faces.dcgan import DCGANGenerator
 
+    from gan_models.faces.style_pipeline import EditDirection, StyleFacesPipeline
+    from gan_models.faces.stylegan import StyleGenerator
+
     torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("w") / "faces"
-    DCGANGenerator(latent_dim=8, base_channels=4, image_size=32).save_pretrained(folder)
-    return Models({"faces": (str(folder), None)}, use_hub=False)
+    root = tmp_path_factory.mktemp("w")
+    DCGANGenerator(latent_dim=8, base_channels=4, image_size=32).save_pretrained(root / "faces")  # 32x32: tells them apart
+    style = StyleFacesPipeline(StyleGenerator(latent_dim=8, w_dim=8, mapping_layers=2, channel_base=64, channel_max=16))
+    components, sigmas = style.principal_directions(num=2, num_samples=500)
+    style.with_edits([EditDirection("first", components[0], (0, 4), float(sigmas[0]), 0, "coarse"),
+                      EditDirection("second", components[1], (4, 10), float(sigmas[1]), 1)]).save_pretrained(
+        root / "style_faces")
+    return Models({"faces": (str(root / "faces"), None), "style_faces": (str(root / "style_faces"), None)},
+                  use_hub=False)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +59,7 @@ def test_faces_function_returns_the_requested_images(tiny_models):
     assert [caption for _, caption in gallery] == [f"seed {s}" for s in range(123, 128)]
     for path, _ in gallery:
         with Image.open(path) as im:
-            assert im.size == (32, 32)
+            assert im.size == (64, 64)  # the default model: the style-based one
     assert len({path for path, _ in gallery}) == 5
     again, _ = faces(123, 5, 0.7)  # the same pictures again: files of their own, never shared with a request in flight
     assert not {p for p, _ in gallery} & {p for p, _ in again}
@@ -88,7 +98,7 @@ def test_corrupt_weights_give_an_error_naming_the_file(tmp_path):
 
 
 def test_faces_endpoint_through_gradio_client(server):
-    gallery, used = server.predict(7, 3, 0.8, api_name="/faces")
+    gallery, used = server.predict(7, 3, 0.8, "dcgan", api_name="/faces")
     assert used == 7 and len(gallery) == 3
     for item in gallery:
         with Image.open(item["image"]) as im:
@@ -124,22 +134,22 @@ def test_interpolation_endpoint(server):
 
 def test_projection_endpoint_through_gradio_client(server, tmp_path):
     """/faces_project with the crop editor's payload, as the page sends it: the photo | face picture, the frames,
-    a note and a latent file that loads again (tiny model: 32x32 faces, latent 8)."""
+    a note and a latent file that loads again (the tiny DCGAN: 32x32 faces, latent 8)."""
     from gradio_client import handle_file
     from safetensors.torch import load_file
 
     path = tmp_path / "me.png"
     Image.new("RGB", (80, 60), (200, 150, 120)).save(path)
     editor = {"background": handle_file(str(path)), "layers": [], "composite": handle_file(str(path))}
-    compared, frames, note, latent_file = server.predict(editor, 20, 3, api_name="/faces_project")
+    compared, frames, note, latent_file = server.predict(editor, 20, 3, "dcgan", api_name="/faces_project")
     with Image.open(compared) as im:
         assert im.size == (2 * 192 + 8, 192)
     assert [f["caption"] for f in frames][0] == "start" and frames[-1]["caption"] == "step 20" and len(frames) == 8
     assert note.startswith("PSNR ") and "after 20 steps" in note and "centre square" in note
     assert load_file(latent_file)["latent"].shape == (1, 8)
-    again = server.predict(editor, 20, 3, api_name="/faces_project")[3]
+    again = server.predict(editor, 20, 3, "dcgan", api_name="/faces_project")[3]
     assert load_file(again)["latent"].equal(load_file(latent_file)["latent"])  # same start seed, same latent
-    other = server.predict(editor, 20, 4, api_name="/faces_project")[3]
+    other = server.predict(editor, 20, 4, "dcgan", api_name="/faces_project")[3]
     assert not load_file(other)["latent"].equal(load_file(latent_file)["latent"])  # another start seed, another
 
 
@@ -185,17 +195,23 @@ def test_projection_functions_walk_and_latent_files(tiny_models, tmp_path):
     project, load, walk = make_projection_fns(tiny_models, save_walk_gif)
     path = tmp_path / "me.png"
     Image.new("RGB", (40, 40), (90, 120, 200)).save(path)
-    *_, final = project(str(path), 10, 0, progress=NoProgress())
+    *_, final = project(str(path), 10, 0, "dcgan", progress=NoProgress())
     compared, frames, note, latent_file, latent = final
-    gif, download = walk(latent, 5, 4, 1.0, progress=NoProgress())
+    gif, download = walk(latent, 5, 4, 1.0, "dcgan", progress=NoProgress())
     with Image.open(gif) as im:
         assert im.n_frames == 6 and gif == download  # 4 frames there and 2 back
-    loaded, face, message = load(latent_file)
+    loaded, face, message = load(latent_file, "dcgan")
     assert torch.equal(loaded, latent) and message.startswith("Loaded a latent")
     with Image.open(face) as im:
         assert im.size == (192, 192)
     with pytest.raises(gr.Error, match="Find the closest face to a photo first"):
-        walk(None, 5, 4, 1.0, progress=NoProgress())
+        walk(None, 5, 4, 1.0, "dcgan", progress=NoProgress())
+    *_, (_, _, _, style_file, style_latent) = project(str(path), 5, 0, progress=NoProgress())  # the default: W+
+    assert style_latent.shape == (1, 10, 8)
+    loaded, _, message = load(style_file)
+    assert torch.equal(loaded, style_latent) and "W+" in message
+    with pytest.raises(gr.Error, match="must have shape"):  # a latent of one model is refused by the other
+        load(style_file, "dcgan")
     bad = {"nan.safetensors": {"latent": torch.full((1, 8), float("nan"))},
            "shape.safetensors": {"latent": torch.zeros(1, 128)},
            "ints.safetensors": {"latent": torch.zeros(1, 8, dtype=torch.int32)},
@@ -203,24 +219,25 @@ def test_projection_functions_walk_and_latent_files(tiny_models, tmp_path):
     for name, tensors in bad.items():
         save_file(tensors, str(tmp_path / name))
         with pytest.raises(gr.Error, match="The latent file is refused"):
-            load(str(tmp_path / name))
+            load(str(tmp_path / name), "dcgan")
     (tmp_path / "pickle.pt").write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(gr.Error, match="must be .safetensors"):
         load(str(tmp_path / "pickle.pt"))
 
 
 def test_the_projection_functions_hold_their_own_limits(tiny_models):
-    """Steps 0-1000 and walk frames 2-60 (the README's figures), checked by the functions themselves: the sliders
-    hold them only for what comes through Gradio. (The tiny DCGAN: the limits are the same for both models.)"""
+    """Steps 0-400 (the cost cap) and walk frames 2-60 (the README's figures), checked by the functions themselves:
+    the sliders hold them only for what comes through Gradio. (The limits are the same for both models.)"""
     import torch
 
     from tabs.faces_projection import make_projection_fns
 
     project, _, walk = make_projection_fns(tiny_models, lambda images, progress: len(images))  # frames, no GIF
-    with pytest.raises(gr.Error, match="steps must be between 0 and 1000, got 1001"):
-        next(project(None, 1001, 0, "dcgan", progress=NoProgress()))
-    with pytest.raises(gr.Error, match="Upload, paste or take a photo first"):  # 1000 steps pass (no photo: no run)
-        next(project(None, 1000, 0, "dcgan", progress=NoProgress()))
+    for model in ("dcgan", "style"):
+        with pytest.raises(gr.Error, match="steps must be between 0 and 400, got 401"):
+            next(project(None, 401, 0, model, progress=NoProgress()))
+        with pytest.raises(gr.Error, match="Upload, paste or take a photo first"):  # 400 steps pass (no photo: no run)
+            next(project(None, 400, 0, model, progress=NoProgress()))
     latent = torch.randn(1, 8)
     with pytest.raises(gr.Error, match="frames must be between 2 and 60, got 61"):
         walk(latent, 5, 61, 1.0, "dcgan", progress=NoProgress())
@@ -259,10 +276,14 @@ def test_command_line_options(monkeypatch):
 # The endpoints and their parameters as before the progress bars and the first-visit defaults: a ``progress``
 # argument is Gradio's, never an API parameter, and page-load events are not endpoints.
 API = {
-    "/faces": [("seed", "Number"), ("num_images", "Slider"), ("truncation", "Slider")],
+    # the Faces tab's model choice is a last parameter with a default: today's calls (without it) still work
+    "/faces": [("seed", "Number"), ("num_images", "Slider"), ("truncation", "Slider"), ("model", "Radio")],
     "/faces_interpolate": [("seed_a", "Number"), ("seed_b", "Number"), ("num_frames", "Slider"),
-                           ("truncation", "Slider")],
-    "/faces_project": [("editor", "Imageeditor"), ("num_steps", "Slider"), ("start_seed", "Number")],
+                           ("truncation", "Slider"), ("model", "Radio")],
+    "/faces_project": [("editor", "Imageeditor"), ("num_steps", "Slider"), ("start_seed", "Number"),
+                       ("model", "Radio")],
+    "/faces_mix": [("rows", "Textbox"), ("cols", "Textbox"), ("layers", "Checkboxgroup"), ("truncation", "Slider")],
+    "/faces_edit": [("seed", "Number"), ("truncation", "Slider")] + [(f"strength_{i + 1}", "Slider") for i in range(6)],
     "/digits": [("digit", "Dropdown"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
     "/digits_same_style": [("seed", "Number"), ("num_styles", "Slider"), ("truncation", "Slider")],
     "/birds": [("prompt", "Textbox"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
@@ -273,6 +294,50 @@ API = {
     "/playground": [("target", "Dropdown"), ("loss", "Dropdown"), ("lr_g", "Number"), ("lr_d", "Number"),
                     ("d_steps", "Slider"), ("width", "Slider"), ("seed", "Number")],
 }
+
+
+def test_todays_faces_calls_get_the_style_based_model_and_the_dcgan_is_one_argument_away(server):
+    """Clients of /faces, /faces_interpolate and /faces_project call with today's arguments, and get the default
+    model (the tiny style-based one draws 64x64, the tiny DCGAN 32x32)."""
+    gallery, used = server.predict(7, 3, 0.8, api_name="/faces")
+    assert used == 7 and [Image.open(item["image"]).size for item in gallery] == [(64, 64)] * 3
+    dcgan, _ = server.predict(7, 3, 0.8, "dcgan", api_name="/faces")
+    assert [Image.open(item["image"]).size for item in dcgan] == [(32, 32)] * 3
+    style, _ = server.predict(7, 3, 0.8, "style", api_name="/faces")
+    assert [open(a["image"], "rb").read() for a in style] == [open(a["image"], "rb").read() for a in gallery]
+    animation, _ = server.predict(3, 4, 4, 1.0, api_name="/faces_interpolate")
+    with Image.open(animation) as gif:
+        assert gif.size == (128, 128) and gif.n_frames == 6       # 4 frames there, 2 back
+    photo = server.predict(7, 1, 1.0, "dcgan", api_name="/faces")[0][0]["image"]
+    editor = {"background": handle_file(photo), "layers": [], "composite": handle_file(photo)}
+    compared, _, note, latent_file = server.predict(editor, 10, 0, api_name="/faces_project")
+    from safetensors.torch import load_file
+
+    assert load_file(latent_file)["latent"].shape == (1, 10, 8)  # W+ of the style-based model: the default
+    with pytest.raises(Exception, match="not in the list of choices: \\['style', 'dcgan'\\]"):  # Gradio's check
+        server.predict(7, 3, 0.8, "biggan", api_name="/faces")
+    from tabs.face_models import model_demo
+
+    with pytest.raises(gr.Error, match="model must be one of style, dcgan, got 'biggan'"):  # ours, for direct calls
+        model_demo("biggan")
+
+
+def test_style_mixing_and_editing_endpoints(server):
+    figure, note = server.predict("0-2", "5, 6", ["coarse", "middle"], 1.0, api_name="/faces_mix")
+    assert Image.open(figure).size == (2 * (4 + 3 * 68), 2 * (4 + 4 * 68)) and "coarse, middle" in note
+    with pytest.raises(Exception, match="at most 8 seeds"):
+        server.predict("0-20", "5", ["coarse"], 1.0, api_name="/faces_mix")
+    with pytest.raises(Exception, match="not a seed or a range"):
+        server.predict("zero", "5", ["coarse"], 1.0, api_name="/faces_mix")
+    before_after, note = server.predict(4, 1.0, 2.0, 0, 0, 0, 0, 0, api_name="/faces_edit")
+    assert Image.open(before_after).size == (2 * 192 + 8, 192) and "first +2" in note
+    unchanged, note = server.predict(4, 1.0, 0, 0, 0, 0, 0, 0, api_name="/faces_edit")
+    pixels = np.asarray(Image.open(unchanged))
+    assert np.array_equal(pixels[:, :192], pixels[:, 200:]) and "no edit" in note
+    with pytest.raises(Exception, match="greater than maximum value 5"):  # the slider's bound, through Gradio
+        server.predict(4, 1.0, 9, 0, 0, 0, 0, 0, api_name="/faces_edit")
+    with pytest.raises(Exception, match="has 2 named edits; strength_3 has none"):
+        server.predict(4, 1.0, 0, 0, 1, 0, 0, 0, api_name="/faces_edit")
 
 
 def test_the_api_keeps_its_endpoints_and_parameters(server):

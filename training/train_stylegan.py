@@ -93,6 +93,9 @@ def main(args) -> Path:
     G = StyleGenerator(args.latent_dim, args.w_dim, args.mapping_layers, args.channel_base, args.channel_max)
     D = ProjectedFacesDiscriminator(features.channels, [args.feature_size // s for s in (4, 8, 16, 32)],
                                     head_width=args.head_width)
+    # channels-last: the feature network and D's heads compute in oneDNN's layout; G in it too saves a layout copy
+    # around every upsampling and convolution (benchmarks/results/profile_stylegan_step.json)
+    G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G, D, D_plain, opt_g, opt_d, ema, state = common.prepare_gan(accelerator, args, G, D)
 
     augment = (lambda x: diff_augment(x, args.diffaugment)) if args.diffaugment else (lambda x: x)

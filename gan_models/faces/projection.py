@@ -254,15 +254,17 @@ def optimise_latent(draw, candidates: torch.Tensor, prior, target: torch.Tensor,
 
 LATENT_KEY = "latent"
 LATENT_FORMAT = "gan-gallery-faces-latent"
-MAX_LATENT_FILE_BYTES = 64 * 1024  # a 1 x 128 float32 latent with its header is under 1 KB
+MAX_LATENT_FILE_BYTES = 64 * 1024  # a 1 x 128 z is under 1 KB with its header, a 1 x 10 x 256 W+ 10 KB
 
 
 def save_latent(path, latent: torch.Tensor, metadata: dict[str, str] | None = None) -> Path:
-    """Write a latent (1 x d float32) as a .safetensors file with one tensor, "latent"."""
+    """Write a latent (1 x d, or W+: 1 x num_ws x w_dim; float32) as a .safetensors file with one tensor, "latent"."""
     from safetensors.torch import save_file
 
     meta = {"format": LATENT_FORMAT, "latent_dim": str(latent.shape[-1]), **(metadata or {})}
-    save_file({LATENT_KEY: latent.detach().float().reshape(1, -1).contiguous().cpu()}, str(path), metadata=meta)
+    latent = latent.detach().float().cpu()
+    latent = latent[None] if latent.dim() == 1 else latent  # 1 x d (a DCGAN's z) or 1 x num_ws x w_dim (W+)
+    save_file({LATENT_KEY: latent.contiguous()}, str(path), metadata=meta)
     return Path(path)
 
 

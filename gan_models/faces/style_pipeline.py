@@ -14,6 +14,7 @@ truncation in W (toward the mean w, not a scaled z). Beyond it:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -105,9 +106,12 @@ class StyleFacesPipeline(GANPipeline):
 
     @torch.inference_mode()
     def synthesize(self, ws: torch.Tensor) -> torch.Tensor:
-        # ws: N x num_ws x w_dim -> N x 3 x 64 x 64 in [-1, 1] (fixed noise: the same ws, the same face)
-        param = next(self.generator.parameters())
-        return self.generator.synthesize(ws.to(param.device, param.dtype), noise_mode="const").clamp(-1, 1)
+        # ws: N x num_ws x w_dim -> N x 3 x 64 x 64 in [-1, 1] (fixed noise: the same ws, the same face); a
+        # channels-last copy of the generator: oneDNN's layout, and no layout copy around each upsampling
+        # (benchmarks/bench_faces.py)
+        net = self.fast("generator", lambda g: copy.deepcopy(g).to(memory_format=torch.channels_last).eval())
+        param = next(net.parameters())
+        return net.synthesize(ws.to(param.device, param.dtype), noise_mode="const").clamp(-1, 1)
 
     def __call__(self, num_images: int = 1, *, seed: int = 0, seeds=None, generator: torch.Generator | None = None,
                  truncation: float = 1.0, output_type: str = "pil") -> GANPipelineOutput:
