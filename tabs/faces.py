@@ -34,22 +34,30 @@ the scores of both models, in Inception's feature space and in a face-recognitio
 
 FACES_HOW = """
 ### How it works
-A **DCGAN** (Radford et al. 2016) is two convolutional networks playing a game. The
-*generator* turns 128 random numbers (the latent vector *z*, drawn from a normal
-distribution) into a 64x64 picture through four transposed convolutions that double the
-size each time. The *discriminator* looks at a picture and says real or fake. They train
-in turns: D learns to tell CelebA faces from G's output; G learns to make D say "real"
-(the non-saturating loss). Nothing tells G what a face is: it learns only from D's verdicts.
+Both models are two networks playing a game. The *generator* turns random numbers (the latent vector *z*, drawn
+from a normal distribution) into a 64x64 picture; the *discriminator* looks at a picture and says real or fake.
+They train in turns: D learns to tell CelebA faces from G's output; G learns to make D say "real". Nothing tells
+G what a face is: it learns only from D's verdicts.
 
-What you see: every face here is made from one seed. The seed fixes *z*, so the same seed
-always gives the same face. **Truncation** ψ shrinks *z* towards the average: lower ψ gives
-cleaner, more typical faces with less variety (the trade-off BigGAN and StyleGAN expose).
-**Interpolation** walks in a straight line (on the sphere) from one seed's *z* to another's:
-smooth changes show that G learned a continuous space of faces, not a lookup table.
-This model: the paper's generator and discriminator, trained with DiffAugment (D only ever
-sees colour-jittered, shifted pictures, real and fake alike, so it cannot memorise the
-15k training faces) and an exponential moving average of G's weights, which is what you
-see (see the README for what each bought).
+**The DCGAN** (Radford et al. 2016): 128 numbers, projected to a 4x4 map and doubled in size four times by
+transposed convolutions; D mirrors it. Trained with DiffAugment (D only ever sees colour-jittered, shifted
+pictures, real and fake alike, so it cannot memorise the 14k training faces) and an exponential moving average
+of G's weights, which is what you see.
+
+**The style-based generator** (StyleGAN2's design, Karras et al. 2020, in this project's own code): a
+*mapping network* (4 layers) turns *z* (256 numbers) into *w*; the *synthesis network* starts from a learned
+constant 4x4 picture, and each of its 10 layers reads *w* as a style that scales its convolution's input
+channels (**modulation**), then rescales each output channel to unit size (**demodulation**); **noise** added
+at every layer draws hair and skin detail; each resolution adds its RGB picture to the upsampled one below.
+Its discriminator is **projected** (Sauer et al. 2021): small heads reading a frozen ImageNet network's
+(EfficientNet-Lite0's) feature maps of the faces, with DiffAugment and the hinge loss.
+
+What you see: every face here is made from one seed. The seed fixes *z*, so the same seed always gives the
+same face. **Truncation** ψ pulls toward the average: the DCGAN shrinks *z*, the style-based model pulls *w*
+toward the mean *w* (truncation in W, as StyleGAN does): lower ψ gives cleaner, more typical faces with less
+variety. **Interpolation** walks from one seed's face to another's (the DCGAN along an arc in *z*, the
+style-based model in a straight line in W): smooth changes show that G learned a continuous space of faces,
+not a lookup table. The README has both models' scores.
 """
 
 

@@ -25,7 +25,7 @@ EYES, MOUTH = 0.50, 0.80  # where the training crops have them (the mean face's 
 
 PROJECT_INTRO = """
 ### Bring your own face
-Upload, paste or take a photo, **crop it to the face** with the crop tool (the square icon) so it is framed like
+The photo goes into the model chosen at the top of the tab. Upload, paste or take a photo, **crop it to the face** with the crop tool (the square icon) so it is framed like
 the example: the face (ear to ear) fills about two thirds of the width, eyes at half height, mouth at four
 fifths, chin at the bottom edge, some hair at the top, a frontal view. Then *Find the closest face*: the generator cannot copy your photo, it can only search its own
 faces for the one nearest to it. What works: one frontal face, evenly lit, framed like the example. Face
@@ -35,22 +35,23 @@ answer: the nearest face the model can draw, which will look little like it.
 
 PROJECT_HOW = """
 #### How projection works
-The generator G is frozen; what changes is the latent *z* (128 numbers). Starting from the best of 256 random
-*z*, Adam takes 200 steps (by default) of gradient descent on *z* through G, to make G(*z*) look like the photo. Its
-loss has three parts. A **pixel loss** (mean squared plus absolute error) asks for the same colours in the same
-places: alone, it settles for a smooth average. A **feature loss** compares the two pictures as a frozen
-ImageNet network (EfficientNet-Lite0, its first three stages: edges, textures, parts) sees them, which keeps
-edges where the photo has them. A **prior** keeps ‖*z*‖² near 128, where random *z* live: off that shell G was
-never trained and draws artefacts. It takes about 10 s here (a CPU).
+The generator G is frozen; what changes is its input. For the **DCGAN**, that is *z* (128 numbers): starting from
+the best of 256 random *z*, Adam takes 200 steps (by default) of gradient descent on *z* through G, to make G(*z*)
+look like the photo. For the **style-based model** it is *w*, one per layer (**W+**, 10 x 256 numbers), from the
+best of 32 random seeds' *w*: the mapping network has already turned *z* into a far less tangled space, and one
+*w* per layer reaches more faces than one *w* for all. The loss has three parts. A **pixel loss** (mean squared
+plus absolute error) asks for the same colours in the same places: alone, it settles for a smooth average. A
+**feature loss** compares the two pictures as a frozen ImageNet network (EfficientNet-Lite0, its first three
+stages: edges, textures, parts) sees them, which keeps edges where the photo has them. A **prior** keeps the
+input where the generator was trained: ‖*z*‖² near 128 for the DCGAN (off that shell it draws artefacts), and for
+W+ the layers' *w*'s near one another (a W+ far from W draws well but edits and walks badly).
 
-**Why it never looks quite like you.** A 64x64 DCGAN trained on 13,722 celebrity faces can draw only what it
-learned: its 128 numbers control everything at once (pose, light, hair, identity), tangled together, and many
-faces, glasses, hats or backgrounds are simply outside its range; what you get is the nearest face *it* can
-draw. The measured figures are in the README (held-out CelebA photos: the projection against the best of 1,000
-random seeds). StyleGAN does better in two ways: its mapping network turns *z* into a *w* in **W space**, which is
-far less tangled (and W+, one *w* per layer, is more expressive still), so optimising there reaches more faces;
-and **encoders** (pSp, e4e) are networks trained to map a photo to *w* in one forward pass, milliseconds instead of
-hundreds of steps, with e4e keeping *w* where the generator is still good to edit.
+**Why it never looks quite like you.** A 64x64 generator trained on 13,722 celebrity faces can draw only what it
+learned, and many faces, glasses, hats or backgrounds are simply outside its range; what you get is the nearest
+face *it* can draw. The measured figures for both models are in the README (held-out CelebA photos: the
+projection against the best of 1,000 random seeds). Beyond optimisation, **encoders** (pSp, e4e) are networks
+trained to map a photo to *w* in one forward pass, milliseconds instead of hundreds of steps, with e4e keeping *w*
+where the generator is still good to edit.
 """
 
 

@@ -33,9 +33,9 @@ except ImportError:
 from PIL import Image
 
 from gan_models.birds.prompts import EXAMPLE_PROMPTS
-from gan_models.registry import DEMOS
+from gan_models.registry import DEMOS, tab_title, tabs
 
-TABS = {name: demo.title for name, demo in DEMOS.items()} | {"playground": "GAN playground"}
+TABS = {name: tab_title(name) for name in tabs()} | {"playground": "GAN playground"}
 SLOW = 60_000  # ms: a first request may wait for a model to load while other tabs' first visits run
 
 
@@ -243,6 +243,34 @@ def test_send_a_face_and_a_bird_to_super_resolution(page):
                "the bird in the Super-resolution input")
     bird, = decoded(page, "#superres-input", 1)
     assert picture(page, bird["src"]).tobytes() == picture(page, birds[0]["src"]).tobytes()
+    no_error_toast(page)
+
+
+def test_the_faces_model_choice_mixing_and_editing(page):
+    """The same seeds in the other model; the style-mixing figure; an edit slider moves the face (the embedded
+    style-based model's named edits)."""
+    style = decoded(page, "#faces-gallery", 16, "seed 0")
+    page.locator("#faces-model").get_by_text("DCGAN (2016)").click()
+    wait_until(lambda: images(page, "#faces-gallery")[0]["src"] != style[0]["src"], "the DCGAN's faces")
+    dcgan = decoded(page, "#faces-gallery", 16, "seed 0")
+    assert picture(page, dcgan[0]["src"]).tobytes() != picture(page, style[0]["src"]).tobytes()
+
+    open_accordion(page, "Style mixing")
+    visible(page.get_by_role("button", name="Mix", exact=True)).click()
+    figure, = decoded(page, "#faces-mix-figure", 1)
+    assert (figure["w"], figure["h"]) == (2 * (4 + 5 * 68), 2 * (4 + 5 * 68))  # seeds 0-3 down, 10-13 across
+    visible(page.locator("#faces-mix-note").get_by_text("taken from the columns: coarse")).wait_for()
+
+    open_accordion(page, "Edit a face")
+    slider = visible(page.locator("#faces-edit-0 input[type=number]"))
+    slider.fill("3")
+    slider.press("Enter")
+    slider.blur()
+    visible(page.get_by_role("button", name="Edit", exact=True)).click()
+    shown, = decoded(page, "#faces-edited", 1)
+    both = picture(page, shown["src"])
+    assert both.size == (2 * 192 + 8, 192)
+    assert both.crop((0, 0, 192, 192)).tobytes() != both.crop((200, 0, 392, 192)).tobytes()
     no_error_toast(page)
 
 

@@ -22,7 +22,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
