@@ -96,9 +96,9 @@ def test_embedded_gan_folders_carry_their_discriminator_and_training_state(name)
     assert set(state) == {"step", "ema_updates"} and state["step"] > 0
 
 
-def test_all_embedded_weights_together_stay_within_60_mb():
+def test_all_embedded_weights_together_stay_within_80_mb():
     total = sum(f.stat().st_size for f in (ROOT / "gan_models" / "weights").rglob("*") if f.is_file())
-    assert total <= 60e6, f"{total / 1e6:.1f} MB"
+    assert total <= 80e6, f"{total / 1e6:.1f} MB"
 
 
 def test_save_and_load_round_trip_with_d_and_training_state(tiny_faces_folder, tmp_path):

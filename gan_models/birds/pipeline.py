@@ -35,7 +35,7 @@ class BirdsPipeline(GANPipeline):
     _optional_components = ["tokenizer", "text_encoder"]  # diffusers: components that may be None (loaded lazily)
     remote_module = "birds_gan"
     remote_modules = CORE_MODULES + ("gan_models.birds.colour_words", "gan_models.birds.prompts", "gan_models.birds.text_encoder",
-                                     "gan_models.birds.text2img", "gan_models.birds.pipeline")
+                                     "gan_models.core.projected", "gan_models.birds.text2img", "gan_models.birds.pipeline")
     hub_files = GANPipeline.hub_files + (
         "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.txt",
         "tokenizer/special_tokens_map.json", "text_encoder/config.json", "text_encoder/model.safetensors")

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.modeling import GANModel, register_to_config
+from ..core.projected import ProjectedHead, random_projections
 
 
 
@@ -168,35 +169,6 @@ class BirdsDiscriminator(GANModel):
         return logits if mismatched is None else (logits, self.score(features, mismatched))
 
 
-class ProjectedHead(nn.Module):
-    """One scale of the projected discriminator: its feature map down to 4x4, then a logit per position.
-
-    The logit is unconditional (a 1x1 conv) plus a projection of the sentence (Miyato & Koyama
-    2018): <h, W s> / sqrt(dim), so "real" and "about this text" are judged together.
-    """
-
-    def __init__(self, cin: int, size: int, cond_dim: int, width: int):
-        super().__init__()
-        sn = nn.utils.parametrizations.spectral_norm
-        layers, c = [], cin
-        while size > 4:                                                     # e.g. 64 x 32 x 32 -> 256 x 4 x 4
-            cout = min(width * 2, max(c * 2, width))
-            layers += [sn(nn.Conv2d(c, cout, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
-            c, size = cout, size // 2
-        layers += [sn(nn.Conv2d(c, width, 3, 1, 1)), nn.LeakyReLU(0.2, True)]  # -> width x 4 x 4 (or smaller)
-        self.body = nn.Sequential(*layers)
-        self.out = sn(nn.Conv2d(width, 1, 1))
-        self.text = nn.Linear(cond_dim, width)
-        self.width = width
-
-    def forward(self, feature: torch.Tensor, *texts: torch.Tensor) -> list[torch.Tensor]:
-        # feature: N x C x S x S, each text: N x cond_dim -> per text, N x (positions) logits (one body pass)
-        h = self.body(feature)
-        unconditional = self.out(h)
-        return [(unconditional + (h * self.text(t)[:, :, None, None]).sum(1, keepdim=True)
-                 / math.sqrt(self.width)).flatten(1) for t in texts]
-
-
 class ProjectedBirdsDiscriminator(GANModel):
     """Projected GAN's discriminator (Sauer et al. 2021), text-conditioned, for 64x64 birds.
 
@@ -216,11 +188,7 @@ class ProjectedBirdsDiscriminator(GANModel):
         super().__init__()
         self.text_norm = TextNorm(text_dim)
         self.text = nn.Sequential(nn.Linear(text_dim, cond_dim), nn.LeakyReLU(0.2, True))
-        gen = torch.Generator().manual_seed(projection_seed)
-        for i, (cin, cout) in enumerate(zip(feature_channels, proj_channels)):  # CCM: fixed, random, saved
-            w = torch.empty(cout, cin, 1, 1)
-            bound = math.sqrt(6 / cin)                                      # Kaiming-uniform for a 1x1 conv
-            self.register_buffer(f"ccm{i}", w.uniform_(-bound, bound, generator=gen))
+        random_projections(self, feature_channels, proj_channels, projection_seed)  # CCM: fixed, random, saved
         self.heads = nn.ModuleList(ProjectedHead(c, s, cond_dim, head_width)
                                    for c, s in zip(proj_channels, feature_sizes))
 

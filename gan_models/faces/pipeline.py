@@ -10,8 +10,8 @@ from ..core.pipelines import (CORE_MODULES, GANPipeline, GANPipelineOutput, chec
                               to_output)
 from ..feature_networks import EfficientNetLite0Features
 from .dcgan import DCGANGenerator
-from .projection import (FeatureDistance, ProjectionLoss, ProjectionOutput, differentiable_generator, pil_to_tensor,
-                         prepare_photo, project_latent, psnr)
+from .projection import (FeatureDistance, ProjectionLoss, ProjectionOutput, as_latent, differentiable_generator,
+                         pil_to_tensor, prepare_photo, project_latent, psnr)
 
 
 class DCGANPipeline(GANPipeline):
@@ -95,23 +95,8 @@ class DCGANPipeline(GANPipeline):
 
     def check_latent(self, latent, name: str = "latent") -> torch.Tensor:
         """A latent a user gives (a tensor or array, latent_dim or 1 x latent_dim, finite) -> 1 x latent_dim float32."""
-        if not isinstance(latent, torch.Tensor):
-            try:
-                latent = torch.as_tensor(latent)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise InputError(f"{name} must be a tensor of {self.latent_dim} numbers ({err})") from None
-        if latent.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            raise InputError(f"{name} must hold floating-point numbers, got {latent.dtype}")
-        if tuple(latent.shape) not in ((self.latent_dim,), (1, self.latent_dim)):
-            raise InputError(f"{name} must have shape ({self.latent_dim},) or (1, {self.latent_dim}), got "
-                             f"{tuple(latent.shape)}")
-        latent = latent.detach().float().reshape(1, self.latent_dim).cpu()
-        if not torch.isfinite(latent).all():
-            raise InputError(f"{name} holds NaN or infinite values")
-        if latent.abs().max() > 1e3:
-            raise InputError(f"{name} holds values far from any the generator was trained on "
-                             f"(largest magnitude {float(latent.abs().max()):.3g}; a N(0, 1) draw stays below 10)")
-        return latent
+        d = self.latent_dim
+        return as_latent(latent, name, [(d,), (1, d)], f"{d} numbers").reshape(1, d)
 
     def feature_distance(self) -> FeatureDistance:
         """The frozen EfficientNet-Lite0 of the projection's feature loss, loaded once (offline, SHA-checked)."""

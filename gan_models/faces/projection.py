@@ -115,6 +115,28 @@ def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float().div_(127.5).sub_(1.0)
 
 
+def as_latent(latent, name: str, shapes: list[tuple[int, ...]], described: str) -> torch.Tensor:
+    """A latent a user gives (a tensor or array) -> float32 on the CPU, of one of ``shapes``, finite and not huge;
+    an InputError saying what was expected (``described``: "128 numbers", say) otherwise."""
+    if not isinstance(latent, torch.Tensor):
+        try:
+            latent = torch.as_tensor(latent)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise InputError(f"{name} must be a tensor of {described} ({err})") from None
+    if latent.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise InputError(f"{name} must hold floating-point numbers, got {latent.dtype}")
+    if tuple(latent.shape) not in shapes:
+        raise InputError(f"{name} must have shape {' or '.join(str(s) for s in shapes)} ({described}), got "
+                         f"{tuple(latent.shape)}")
+    latent = latent.detach().float().cpu()
+    if not torch.isfinite(latent).all():
+        raise InputError(f"{name} holds NaN or infinite values")
+    if latent.abs().max() > 1e3:
+        raise InputError(f"{name} holds values far from any the generator was trained on "
+                         f"(largest magnitude {float(latent.abs().max()):.3g}; a N(0, 1) draw stays below 10)")
+    return latent
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """PSNR in dB per image, for N x C x H x W in [-1, 1] (peak-to-peak 2): 10 log10(4 / MSE)."""
     mse = (a.float() - b.float()).square().flatten(1).mean(1).clamp_min(1e-10)

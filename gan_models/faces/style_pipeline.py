@@ -28,7 +28,8 @@ from PIL import Image
 from ..core.checks import InputError, WeightsError, check_float, check_int, check_seed, seeds_from
 from ..core.pipelines import CORE_MODULES, GANPipeline, GANPipelineOutput, check_output_type, noise_for_seeds, to_output
 from ..feature_networks import EfficientNetLite0Features
-from .projection import FeatureDistance, ProjectionLoss, ProjectionOutput, optimise_latent, pil_to_tensor, prepare_photo, psnr
+from .projection import (FeatureDistance, ProjectionLoss, ProjectionOutput, as_latent, optimise_latent, pil_to_tensor,
+                         prepare_photo, psnr)
 from .stylegan import LAYER_GROUPS, StyleGenerator
 
 MAX_GRID_SEEDS = 8             # rows or columns of a mixing figure
@@ -167,31 +168,10 @@ class StyleFacesPipeline(GANPipeline):
 
     def check_latent(self, latent, name: str = "latent") -> torch.Tensor:
         """A latent a user gives: w (w_dim or 1 x w_dim) or W+ (num_ws x w_dim or 1 x num_ws x w_dim), finite ->
-        1 x num_ws x w_dim float32."""
-        g = self.generator
-        if not isinstance(latent, torch.Tensor):
-            try:
-                latent = torch.as_tensor(latent)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise InputError(f"{name} must be a tensor of {g.w_dim} (w) or {g.num_ws} x {g.w_dim} (W+) "
-                                 f"numbers ({err})") from None
-        if latent.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            raise InputError(f"{name} must hold floating-point numbers, got {latent.dtype}")
-        shape = tuple(latent.shape)
-        if shape in ((g.w_dim,), (1, g.w_dim)):
-            latent = latent.reshape(1, 1, g.w_dim).expand(1, g.num_ws, g.w_dim)
-        elif shape in ((g.num_ws, g.w_dim), (1, g.num_ws, g.w_dim)):
-            latent = latent.reshape(1, g.num_ws, g.w_dim)
-        else:
-            raise InputError(f"{name} must have shape ({g.w_dim},) or (1, {g.w_dim}) for a w, or ({g.num_ws}, "
-                             f"{g.w_dim}) or (1, {g.num_ws}, {g.w_dim}) for W+, got {shape}")
-        latent = latent.detach().float().cpu().contiguous()
-        if not torch.isfinite(latent).all():
-            raise InputError(f"{name} holds NaN or infinite values")
-        if latent.abs().max() > 1e3:
-            raise InputError(f"{name} holds values far from any the generator was trained on "
-                             f"(largest magnitude {float(latent.abs().max()):.3g})")
-        return latent
+        1 x num_ws x w_dim float32 (a w is the same w for every layer)."""
+        n, d = self.generator.num_ws, self.generator.w_dim
+        latent = as_latent(latent, name, [(d,), (1, d), (n, d), (1, n, d)], f"{d} for a w, {n} x {d} for W+")
+        return latent.reshape(1, -1, d).expand(1, n, d).contiguous()
 
     # ------------------------------------------------------------------ style mixing
     def style_mix(self, rows, cols, layers=("coarse",), *, truncation: float = 1.0,

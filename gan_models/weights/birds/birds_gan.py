@@ -1,6 +1,6 @@
 """GAN Gallery: the birds_gan pipeline and its networks, as one module file for diffusers' trust_remote_code.
 
-Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.birds.colour_words, gan_models.birds.prompts, gan_models.birds.text_encoder, gan_models.birds.text2img, gan_models.birds.pipeline
+Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.birds.colour_words, gan_models.birds.prompts, gan_models.birds.text_encoder, gan_models.core.projected, gan_models.birds.text2img, gan_models.birds.pipeline
 (joined by gan_models/core/remote_code.py; edit those, not this file)."""
 
 from __future__ import annotations
@@ -903,6 +903,67 @@ def encoder_fingerprint_here(name: str) -> str | None:
     except WeightsError:
         return None
 
+# ------------------------------------------------------------ from gan_models.core.projected
+"""The parts of a projected discriminator (Projected GAN, Sauer et al. 2021) that the demos share.
+
+A projected D does not see pixels: it sees the feature maps of a frozen ImageNet network
+(gan_models/feature_networks.py, run by the training script, never stored with the weights),
+each mixed across channels by a fixed random 1x1 projection (``random_projections``: the
+paper's cross-channel mixing, CCM; random and untrained, they spread the pretrained features so
+that D uses all of them), then one small spectrally normalised head per scale
+(``ProjectedHead``). Pretrained features tell a face from a smear from the first step, which is
+why such a D converges many times faster than one that learns its features from a few thousand
+photos. The birds' D (text-conditioned) and the style-based faces' D (unconditional) use them.
+"""
+
+
+import math
+
+import torch
+from torch import nn
+
+
+def random_projections(module: nn.Module, in_channels, out_channels, seed: int) -> None:
+    """Register ``ccm0``, ``ccm1``, ... on ``module``: fixed random 1x1 convolutions (Kaiming-uniform), saved as buffers."""
+    gen = torch.Generator().manual_seed(seed)
+    for i, (cin, cout) in enumerate(zip(in_channels, out_channels)):
+        w = torch.empty(cout, cin, 1, 1)
+        bound = math.sqrt(6 / cin)
+        module.register_buffer(f"ccm{i}", w.uniform_(-bound, bound, generator=gen))
+
+
+class ProjectedHead(nn.Module):
+    """One scale of a projected discriminator: its feature map down to 4x4, then a logit per position.
+
+    With ``cond_dim`` > 0 the logit also has a projection term (Miyato & Koyama 2018):
+    <h, W c> / sqrt(width), so "real" and "about this condition" are judged together.
+    """
+
+    def __init__(self, cin: int, size: int, cond_dim: int, width: int):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers, c = [], cin
+        while size > 4:                                                     # e.g. 64 x 32 x 32 -> 256 x 4 x 4
+            cout = min(width * 2, max(c * 2, width))
+            layers += [sn(nn.Conv2d(c, cout, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+            c, size = cout, size // 2
+        layers += [sn(nn.Conv2d(c, width, 3, 1, 1)), nn.LeakyReLU(0.2, True)]  # -> width x 4 x 4 (or smaller)
+        self.body = nn.Sequential(*layers)
+        self.out = sn(nn.Conv2d(width, 1, 1))
+        if cond_dim:
+            self.text = nn.Linear(cond_dim, width)
+        self.width = width
+
+    def forward(self, feature: torch.Tensor, *conds: torch.Tensor) -> list[torch.Tensor]:
+        # feature: N x C x S x S, each cond: N x cond_dim -> per cond, N x (positions) logits (one body pass);
+        # with no cond, [N x positions] unconditional logits
+        h = self.body(feature)
+        unconditional = self.out(h)
+        if not conds:
+            return [unconditional.flatten(1)]
+        return [(unconditional + (h * self.text(t)[:, :, None, None]).sum(1, keepdim=True)
+                 / math.sqrt(self.width)).flatten(1) for t in conds]
+
 # ------------------------------------------------------------ from gan_models.birds.text2img
 """Text-to-image birds at 64x64: a sentence in, birds that follow it out.
 
@@ -1072,35 +1133,6 @@ class BirdsDiscriminator(GANModel):
         return logits if mismatched is None else (logits, self.score(features, mismatched))
 
 
-class ProjectedHead(nn.Module):
-    """One scale of the projected discriminator: its feature map down to 4x4, then a logit per position.
-
-    The logit is unconditional (a 1x1 conv) plus a projection of the sentence (Miyato & Koyama
-    2018): <h, W s> / sqrt(dim), so "real" and "about this text" are judged together.
-    """
-
-    def __init__(self, cin: int, size: int, cond_dim: int, width: int):
-        super().__init__()
-        sn = nn.utils.parametrizations.spectral_norm
-        layers, c = [], cin
-        while size > 4:                                                     # e.g. 64 x 32 x 32 -> 256 x 4 x 4
-            cout = min(width * 2, max(c * 2, width))
-            layers += [sn(nn.Conv2d(c, cout, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
-            c, size = cout, size // 2
-        layers += [sn(nn.Conv2d(c, width, 3, 1, 1)), nn.LeakyReLU(0.2, True)]  # -> width x 4 x 4 (or smaller)
-        self.body = nn.Sequential(*layers)
-        self.out = sn(nn.Conv2d(width, 1, 1))
-        self.text = nn.Linear(cond_dim, width)
-        self.width = width
-
-    def forward(self, feature: torch.Tensor, *texts: torch.Tensor) -> list[torch.Tensor]:
-        # feature: N x C x S x S, each text: N x cond_dim -> per text, N x (positions) logits (one body pass)
-        h = self.body(feature)
-        unconditional = self.out(h)
-        return [(unconditional + (h * self.text(t)[:, :, None, None]).sum(1, keepdim=True)
-                 / math.sqrt(self.width)).flatten(1) for t in texts]
-
-
 class ProjectedBirdsDiscriminator(GANModel):
     """Projected GAN's discriminator (Sauer et al. 2021), text-conditioned, for 64x64 birds.
 
@@ -1120,11 +1152,7 @@ class ProjectedBirdsDiscriminator(GANModel):
         super().__init__()
         self.text_norm = TextNorm(text_dim)
         self.text = nn.Sequential(nn.Linear(text_dim, cond_dim), nn.LeakyReLU(0.2, True))
-        gen = torch.Generator().manual_seed(projection_seed)
-        for i, (cin, cout) in enumerate(zip(feature_channels, proj_channels)):  # CCM: fixed, random, saved
-            w = torch.empty(cout, cin, 1, 1)
-            bound = math.sqrt(6 / cin)                                      # Kaiming-uniform for a 1x1 conv
-            self.register_buffer(f"ccm{i}", w.uniform_(-bound, bound, generator=gen))
+        random_projections(self, feature_channels, proj_channels, projection_seed)  # CCM: fixed, random, saved
         self.heads = nn.ModuleList(ProjectedHead(c, s, cond_dim, head_width)
                                    for c, s in zip(proj_channels, feature_sizes))
 
@@ -1170,7 +1198,7 @@ class BirdsPipeline(GANPipeline):
     _optional_components = ["tokenizer", "text_encoder"]  # diffusers: components that may be None (loaded lazily)
     remote_module = "birds_gan"
     remote_modules = CORE_MODULES + ("gan_models.birds.colour_words", "gan_models.birds.prompts", "gan_models.birds.text_encoder",
-                                     "gan_models.birds.text2img", "gan_models.birds.pipeline")
+                                     "gan_models.core.projected", "gan_models.birds.text2img", "gan_models.birds.pipeline")
     hub_files = GANPipeline.hub_files + (
         "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.txt",
         "tokenizer/special_tokens_map.json", "text_encoder/config.json", "text_encoder/model.safetensors")

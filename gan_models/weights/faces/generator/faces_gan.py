@@ -1032,6 +1032,28 @@ def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float().div_(127.5).sub_(1.0)
 
 
+def as_latent(latent, name: str, shapes: list[tuple[int, ...]], described: str) -> torch.Tensor:
+    """A latent a user gives (a tensor or array) -> float32 on the CPU, of one of ``shapes``, finite and not huge;
+    an InputError saying what was expected (``described``: "128 numbers", say) otherwise."""
+    if not isinstance(latent, torch.Tensor):
+        try:
+            latent = torch.as_tensor(latent)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise InputError(f"{name} must be a tensor of {described} ({err})") from None
+    if latent.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise InputError(f"{name} must hold floating-point numbers, got {latent.dtype}")
+    if tuple(latent.shape) not in shapes:
+        raise InputError(f"{name} must have shape {' or '.join(str(s) for s in shapes)} ({described}), got "
+                         f"{tuple(latent.shape)}")
+    latent = latent.detach().float().cpu()
+    if not torch.isfinite(latent).all():
+        raise InputError(f"{name} holds NaN or infinite values")
+    if latent.abs().max() > 1e3:
+        raise InputError(f"{name} holds values far from any the generator was trained on "
+                         f"(largest magnitude {float(latent.abs().max()):.3g}; a N(0, 1) draw stays below 10)")
+    return latent
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """PSNR in dB per image, for N x C x H x W in [-1, 1] (peak-to-peak 2): 10 log10(4 / MSE)."""
     mse = (a.float() - b.float()).square().flatten(1).mean(1).clamp_min(1e-10)
@@ -1171,15 +1193,17 @@ def optimise_latent(draw, candidates: torch.Tensor, prior, target: torch.Tensor,
 
 LATENT_KEY = "latent"
 LATENT_FORMAT = "gan-gallery-faces-latent"
-MAX_LATENT_FILE_BYTES = 64 * 1024  # a 1 x 128 float32 latent with its header is under 1 KB
+MAX_LATENT_FILE_BYTES = 64 * 1024  # a 1 x 128 z is under 1 KB with its header, a 1 x 10 x 256 W+ 10 KB
 
 
 def save_latent(path, latent: torch.Tensor, metadata: dict[str, str] | None = None) -> Path:
-    """Write a latent (1 x d float32) as a .safetensors file with one tensor, "latent"."""
+    """Write a latent (1 x d, or W+: 1 x num_ws x w_dim; float32) as a .safetensors file with one tensor, "latent"."""
     from safetensors.torch import save_file
 
     meta = {"format": LATENT_FORMAT, "latent_dim": str(latent.shape[-1]), **(metadata or {})}
-    save_file({LATENT_KEY: latent.detach().float().reshape(1, -1).contiguous().cpu()}, str(path), metadata=meta)
+    latent = latent.detach().float().cpu()
+    latent = latent[None] if latent.dim() == 1 else latent  # 1 x d (a DCGAN's z) or 1 x num_ws x w_dim (W+)
+    save_file({LATENT_KEY: latent.contiguous()}, str(path), metadata=meta)
     return Path(path)
 
 
@@ -1297,23 +1321,8 @@ class DCGANPipeline(GANPipeline):
 
     def check_latent(self, latent, name: str = "latent") -> torch.Tensor:
         """A latent a user gives (a tensor or array, latent_dim or 1 x latent_dim, finite) -> 1 x latent_dim float32."""
-        if not isinstance(latent, torch.Tensor):
-            try:
-                latent = torch.as_tensor(latent)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise InputError(f"{name} must be a tensor of {self.latent_dim} numbers ({err})") from None
-        if latent.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            raise InputError(f"{name} must hold floating-point numbers, got {latent.dtype}")
-        if tuple(latent.shape) not in ((self.latent_dim,), (1, self.latent_dim)):
-            raise InputError(f"{name} must have shape ({self.latent_dim},) or (1, {self.latent_dim}), got "
-                             f"{tuple(latent.shape)}")
-        latent = latent.detach().float().reshape(1, self.latent_dim).cpu()
-        if not torch.isfinite(latent).all():
-            raise InputError(f"{name} holds NaN or infinite values")
-        if latent.abs().max() > 1e3:
-            raise InputError(f"{name} holds values far from any the generator was trained on "
-                             f"(largest magnitude {float(latent.abs().max()):.3g}; a N(0, 1) draw stays below 10)")
-        return latent
+        d = self.latent_dim
+        return as_latent(latent, name, [(d,), (1, d)], f"{d} numbers").reshape(1, d)
 
     def feature_distance(self) -> FeatureDistance:
         """The frozen EfficientNet-Lite0 of the projection's feature loss, loaded once (offline, SHA-checked)."""
