@@ -114,6 +114,14 @@ def test_both_directions_in_one_model_and_bad_settings_refused(tiny_folder, tmp_
             CycleGANPipeline.from_pretrained(folder)
 
 
+def test_the_defaults_are_the_cpu_runs_and_the_decay_is_the_second_half():
+    args = train_cyclegan.parse_args([])
+    assert (args.batch_size, args.crop_size, args.eval_size, args.holdout, args.holdout_seed) == (1, 128, 256, 100, 0)
+    assert (args.cycle_weight, args.identity_weight, args.pool_size) == (10.0, 0.5, 50)
+    assert args.decay_steps == args.max_steps // 2 == 25_000
+    assert train_cyclegan.parse_args(["--max_steps", "10", "--decay_steps", "0"]).decay_steps == 0
+
+
 # ----------------------------------------------------------------------------- losses, the pool of fakes
 def test_lsgan_losses_as_the_paper():
     ones, zeros = torch.ones(2, 1, 3, 3), torch.zeros(2, 1, 3, 3)
@@ -290,15 +298,28 @@ def test_a_resumed_run_ends_where_an_uninterrupted_run_ends(paired_dataset, tmp_
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
 
 
-def test_training_goes_on_from_a_folder_with_g_and_d(paired_dataset, tmp_path):
+def test_the_exported_folder_ships_d_in_fp16_and_training_goes_on_from_it(paired_dataset, tmp_path):
+    """export_cyclegan.py makes the folder the gallery embeds (G and D in fp16, no sample grid); --resume_from_weights
+    goes on from it with its step count."""
+    import export_cyclegan
+    from safetensors.torch import load_file
+
     first = train_cyclegan.main(train_cyclegan.parse_args(tiny_args(paired_dataset, tmp_path / "a", "--max_steps", "2",
                                                                     "--identity_weight", "0")))
+    folder = export_cyclegan.export(first, tmp_path / "cyclegan_maps")
+    assert not list(folder.glob("*.png")) and (folder / "README.md").is_file() and (folder / "metrics.json").is_file()
+    for part in ("generator", "discriminator"):
+        tensors = load_file(str(folder / part / "diffusion_pytorch_model.safetensors"))
+        assert {t.dtype for t in tensors.values()} == {torch.float16}
+    assert CycleGANPipeline.from_pretrained(folder).directions == ["a2b", "b2a"]
     more = train_cyclegan.main(train_cyclegan.parse_args(tiny_args(
-        paired_dataset, tmp_path / "b", "--max_steps", "3", "--resume_from_weights", str(first))))
+        paired_dataset, tmp_path / "b", "--max_steps", "3", "--resume_from_weights", str(folder))))
     rows = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "d_loss" in r] == [3]  # the folder's step count goes on
-    before, after = generator_weights(first), generator_weights(more)
-    assert any(not torch.equal(before[k], after[k]) for k in before)
+    before, after = generator_weights(folder), generator_weights(more)
+    assert any(not torch.equal(before[k].float(), after[k].float()) for k in before)
+    with pytest.raises(SystemExit, match="carries no discriminator/"):
+        export_cyclegan.export(tmp_path / "b" / "checkpoints", tmp_path / "x")
     with pytest.raises(SystemExit, match="the generator does not fit"):
         train_cyclegan.main(train_cyclegan.parse_args(tiny_args(
             paired_dataset, tmp_path / "c", "--max_steps", "3", "--g_channels", "8", "--resume_from_weights",

@@ -19,8 +19,8 @@ The paper's recipe: ResNet generators, 70x70 PatchGANs with InstanceNorm, LSGAN 
 10 for each side) and the identity loss (L1 of G(b) to b and F(a) to a, ``--identity_weight``
 0.5 x the cycle weight), D trained on a pool of the last 50 fakes (``--pool_size``: half of each
 batch's fakes swapped for older ones, so D does not chase G's latest move), Adam 2e-4 with beta1
-0.5, constant then (``--decay_steps``) decaying linearly to 0. An EMA of both generators is what
-gets sampled, scored and saved. The gallery's defaults are narrower than the paper's and train on
+0.5, constant for the first half of the steps, then decaying linearly to 0 (``--decay_steps``). An EMA
+of both generators is what gets sampled, scored and saved. The gallery's defaults are narrower than the paper's and train on
 128x128 crops of the 286x286 pictures (pix2pix's scale: a crop is a quarter of a 256 tile); the
 networks are fully convolutional, so they translate and are scored on whole 256x256 pictures.
 """
@@ -50,7 +50,7 @@ from gan_models.maps.pipeline import quantize  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_args(parser, run_name="cyclegan", dataset="huggan/maps",
-                           local_dataset="../shared/data/maps", batch_size=4, max_steps=12_000, lr=2e-4)
+                           local_dataset="../shared/data/maps", batch_size=1, max_steps=50_000, lr=2e-4)
     parser.set_defaults(holdout=100)  # pix2pix's 100 held-out pairs (seed 0): the two models are scored on the same
     a = parser.add_argument
     a("--a_column", default=None, help="default: 'aerial' (+ 'map') or HugGAN's 'imageA' (+ 'imageB')")
@@ -68,13 +68,17 @@ def parse_args(argv=None):
     a("--cycle_weight", type=float, default=10.0, help="lambda: weight of each side's cycle loss")
     a("--identity_weight", type=float, default=0.5, help="identity loss weight, as a fraction of lambda (0: none)")
     a("--pool_size", type=int, default=50, help="past fakes each D also sees (0: only the current batch's)")
-    a("--decay_steps", type=int, default=0, help="decay both learning rates linearly to 0 over the last N steps")
+    a("--decay_steps", type=int, default=None,
+      help="decay both learning rates linearly to 0 over the last N steps (default: the second half, as the paper)")
     a("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
     a("--num_sample_pairs", type=int, default=4, help="rows of the sample grid (held-out pictures if any)")
     a("--eval_steps", type=int, default=0, help="also score the held-out pairs every N steps (always at the end)")
     a("--palette_metric", default="auto", choices=["auto", "yes", "no"],
       help="score A -> B by the map palette (mIoU); auto: when the B column is named 'map'")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.decay_steps is None:
+        args.decay_steps = args.max_steps // 2
+    return args
 
 
 def unpaired_streams(num_places: int, batch_size: int, seed: int, process_index: int = 0,
