@@ -57,20 +57,20 @@ PAIRS_BUY = """
 **What pairs buy.** pix2pix was shown, for every aerial photo, the map of the same place, and told pixel by pixel
 how far off its own map was: it learns where the roads *are*. CycleGAN never saw a pair. It only had to make maps
 that its discriminator takes for maps, and to get the photo back from its own map: it learns what maps *look like*,
-and nothing but the way back ties a road in its map to the road in the photo. Scored on the same 100 held-out pairs,
-that difference is the gap in the README's table (*Maps: unpaired translation*).
+and nothing but the way back ties a road in its map to the road in the photo. `python -m gan_models.judges.evaluate
+maps` scores both on the same 100 held-out pairs, in one table (README, *Maps: unpaired translation*).
 """
 
 CYCLE_HOW = """
-**There and back.** CycleGAN was trained so that photo → map → photo gives the photo back, and it does, better than
-a map could: trees, car roofs and shadows come back that no map shows. Chu et al. (2017, *CycleGAN, a master of
-steganography*) found where they were: hidden in the map, as colour differences of a level or two out of 255 that
-nobody sees, which the way back reads. Two ways to see it here: **Amplify** shows the map minus its flat-colour
-version (every area painted its own mean colour), many times brighter, where the photo shows through; **Noise** adds
-a little random noise to the map before the way back (σ of 2 levels is invisible): the hidden signal drowns and the
-reconstruction falls apart, though the map looks the same. pix2pix's two directions were trained apart, each on
-pairs: its photo comes back with what a map shows and no more, noise or not. The model and the direction are the
-ones chosen above; the map goes back as an 8-bit picture, as the PNG you would download.
+**There and back.** CycleGAN is trained so that photo → map → photo gives the photo back. Chu et al. (2017,
+*CycleGAN, a master of steganography*) found that it does so better than a map could, trees and roofs included that
+no map shows, and found where they were: hidden in the map, as colour differences of a level or two out of 255 that
+nobody sees, which the way back reads. Two ways to look for it here: **Amplify** shows the map minus its flat-colour
+version (every area painted its own mean colour), many times brighter, where a hidden photo shows through; **Noise**
+adds a little random noise to the map before the way back (σ of 2 levels is hard to see): a hidden signal drowns in
+it and the reconstruction falls apart, though the map looks the same. pix2pix's two directions were trained apart,
+each on pairs: its photo can come back with only what a map shows. The model and the direction are the ones chosen
+above; the map goes back as an 8-bit picture, as the PNG you would download.
 """
 
 
@@ -277,7 +277,7 @@ def maps_tab(models: Models):
         gr.Markdown(CYCLE_HOW)
         with gr.Row():
             noise = gr.Slider(0, MAX_NOISE, value=0, step=0.5, label="Noise on the map before the way back (σ, levels "
-                              "of 255)", info="2 is invisible; it drowns CycleGAN's hidden signal")
+                              "of 255)", info="σ 2 is hard to see; a hidden signal of a level or two drowns in it")
             gain = gr.Slider(1, MAX_GAIN, value=25, step=1, label="Amplify the map's difference from its flat colours",
                              info="x this many times, around mid-grey")
         there_and_back = gr.Button("Go there and back")
