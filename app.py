@@ -23,7 +23,7 @@ from tabs.common import Models
 from tabs.birds import birds_tab
 from tabs.digits import digits_tab
 from tabs.faces import faces_tab
-from tabs.maps import maps_tab
+from tabs.maps import maps_tab, weights_note as maps_weights_note
 from tabs.playground import playground_tab
 from tabs.queue_limits import QueueLimits
 from tabs.superres import INPUT_WRITERS as SUPERRES_INPUT_WRITERS, picked, superres_tab
@@ -47,9 +47,9 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
             with gr.Tab(DEMOS["birds"].title, id="birds"):
                 birds_note, birds_send = birds_tab(models)
             demo.load(lambda: models.describe(DEMOS["birds"]), None, birds_note, api_name=False)
-            with gr.Tab(DEMOS["maps"].title, id="maps"):
+            with gr.Tab(tab_title("maps"), id="maps"):
                 maps_note = maps_tab(models)
-            demo.load(lambda: models.describe(DEMOS["maps"]), None, maps_note, api_name=False)
+            demo.load(lambda: maps_weights_note(models), None, maps_note, api_name=False)
             with gr.Tab(DEMOS["superres"].title, id="superres"):
                 superres_note, superres_input = superres_tab(models)
             demo.load(lambda: models.describe(DEMOS["superres"]), None, superres_note, api_name=False)

@@ -3,6 +3,8 @@
     python benchmarks/bench_training_scripts.py                                   # all four, fp32 and bf16
     python benchmarks/bench_training_scripts.py --scripts pix2pix --batch_sizes 16 32 --tag h100   # on a GPU
     python benchmarks/bench_training_scripts.py --scripts dcgan --steps 4 --precisions no --threads 1  # smoke run
+    python benchmarks/bench_training_scripts.py --scripts cyclegan --steps 40 --precisions no --threads 1 \
+        --batch_sizes 1 4 --tag cyclegan_cpu                     # CycleGAN at its CPU defaults, one thread
 
 Each row is one short run of the real script in a process of its own, with the architecture of
 the embedded weights and the batch size they were trained with (or ``--batch_sizes``), on a
@@ -37,6 +39,7 @@ SCRIPTS = {
     "cgan": ("train_cgan.py", 64, ["--holdout", "0"]),
     "text2img": ("train_text2img.py", 16, ["--holdout_classes", "0", "--holdout", "16", "--captions_per_image", "2"]),
     "pix2pix": ("train_pix2pix.py", 16, ["--direction", "b2a", "--holdout", "0"]),
+    "cyclegan": ("train_cyclegan.py", 4, ["--holdout", "0"]),  # images/s: aerial crops (as many maps with them)
 }
 
 
@@ -66,7 +69,7 @@ def make_dataset(script: str, folder: Path, rows: int) -> Path:
                 "label": [i % len(COLOURS) for i in range(rows)]}
         features = datasets.Features({"image": datasets.Image(), "text": datasets.List(datasets.Value("string")),
                                       "label": datasets.ClassLabel(names=COLOURS)})
-    else:
+    else:  # pix2pix, cyclegan: the same pairs (CycleGAN draws their two sides apart)
         from gan_models.maps.palette import synthetic_pair
 
         pairs = [synthetic_pair(i, 286) for i in range(rows)]

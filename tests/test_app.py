@@ -288,7 +288,10 @@ API = {
     "/digits_same_style": [("seed", "Number"), ("num_styles", "Slider"), ("truncation", "Slider")],
     "/birds": [("prompt", "Textbox"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
     "/birds_vary_word": [("prompt", "Textbox"), ("seed", "Number"), ("num_rows", "Slider"), ("truncation", "Slider")],
-    "/maps": [("image", "Image"), ("direction", "Radio"), ("mode", "Radio")],
+    "/maps": [("image", "Image"), ("direction", "Radio"), ("mode", "Radio"), ("model", "Radio")],  # model: optional
+    "/maps_compare": [("image", "Image"), ("direction", "Radio"), ("mode", "Radio")],
+    "/maps_cycle": [("image", "Image"), ("direction", "Radio"), ("mode", "Radio"), ("model", "Radio"),
+                    ("noise", "Slider"), ("gain", "Slider")],
     "/maps_sketch": [("editor", "Imageeditor")],
     "/upscale": [("image", "Image")],
     "/playground": [("target", "Dropdown"), ("loss", "Dropdown"), ("lr_g", "Number"), ("lr_d", "Number"),

@@ -35,7 +35,7 @@ from PIL import Image
 from gan_models.birds.prompts import EXAMPLE_PROMPTS
 from gan_models.registry import DEMOS, tab_title, tabs
 
-TABS = {name: tab_title(name) for name in tabs()} | {"playground": "GAN playground"}
+TABS = {tab: tab_title(tab) for tab in tabs()} | {"playground": "GAN playground"}
 SLOW = 60_000  # ms: a first request may wait for a model to load while other tabs' first visits run
 
 
@@ -363,6 +363,39 @@ def test_a_painted_stroke_becomes_an_aerial_photo(page):
     changed = sum(1 for p, q in zip(a.getdata(), b.getdata()) if max(abs(x - y) for x, y in zip(p, q)) > 40)
     assert changed > 500, f"the stroke changed only {changed} pixels of the photo"
     visible(page.get_by_text("map -> aerial: 1 tile of 256x256")).wait_for()
+
+
+def test_maps_model_choice_both_models_and_the_cycle_view(page):
+    """The Maps tab's CycleGAN controls: the model choice (unpaired, with its weights not installed yet, says so),
+    both models side by side, and the way there and back, whose error the noise slider raises."""
+    open_tab(page, "maps")
+    decoded(page, "#maps-output", 1)
+    page.get_by_role("button", name="Translate with both models").click()
+    decoded(page, "#maps-paired", 1)
+    if DEMOS["cyclegan_maps"].not_installed:
+        visible(page.locator("#maps-both-note").get_by_text("weights are not installed yet")).wait_for()
+        page.get_by_label("unpaired (CycleGAN)").check()
+        page.get_by_role("button", name="Translate", exact=True).click()
+        assert "weights are not installed yet" in toast(page)
+        page.get_by_label("paired (pix2pix)").check()  # the cycle view with the model that is there
+    else:
+        decoded(page, "#maps-unpaired", 1)
+    open_accordion(page, "There and back: photo")
+
+    def error_in_note() -> float:
+        text = page.locator("#maps-cycle-note").inner_text()
+        found = re.search(r"reconstruction error (\d+\.\d+) levels", text)
+        return float(found.group(1)) if found else None
+
+    page.get_by_role("button", name="Go there and back").click()
+    decoded(page, "#maps-cycle", 4)  # input, map, photo again, error (the first visit's input is a map: b2a)
+    clean = wait_until(error_in_note, "the reconstruction error")
+    set_number(page, "number input for Noise on the map before the way back (σ, levels of 255)", 16)
+    page.get_by_role("button", name="Go there and back").click()
+    wait_until(lambda: "noise sigma 16" in page.locator("#maps-cycle-note").inner_text(), "the noisy way back")
+    noisy = error_in_note()
+    assert noisy != clean, (clean, noisy)
+    decoded(page, "#maps-cycle", 4)
 
 
 # ----------------------------------------------------------------------------- playground

@@ -60,6 +60,8 @@ def test_birds_draw_what_they_drew_with_the_hand_written_encoder():
 @pytest.mark.parametrize("name", list(DEMOS))
 def test_embedded_weights_are_pipeline_folders(name):
     demo = DEMOS[name]
+    if demo.not_installed:
+        pytest.skip(f"{name}: no embedded weights yet: {demo.not_installed}")
     index = json.loads((demo.embedded / "model_index.json").read_text())
     cls = demo.pipeline
     assert index["_class_name"] == [cls.remote_module, cls.__name__]

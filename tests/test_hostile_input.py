@@ -86,7 +86,8 @@ def test_every_endpoint_is_covered(server):
     client, _ = server
     names = {name for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
     assert {"/faces", "/faces_interpolate", "/faces_project", "/digits", "/digits_same_style", "/birds",
-            "/birds_vary_word", "/maps", "/maps_sketch", "/upscale", "/playground"} <= names
+            "/birds_vary_word", "/maps", "/maps_sketch", "/maps_compare", "/maps_cycle", "/upscale",
+            "/playground"} <= names
 
 
 @pytest.mark.parametrize("args, api_name, fragments", [
@@ -140,6 +141,7 @@ GOOD_ARGS = {
     "digits_same_style": [0, 2, 1.0], "birds": ["a red bird", 0, 2, 1.0], "birds_vary_word": ["a red bird", 0, 1, 1.0],
     "playground": ["ring", "ns", 0.001, 0.001, 1, 64, 0],
     "faces_project": [{"background": None, "layers": [], "composite": None}, 10, 0],  # numbers are checked first
+    "maps_cycle": [None, "a2b", "tiles", "pix2pix", 2.0, 25.0],  # numbers are checked first
 }
 # Sliders and float Numbers reach our code with NaN (Gradio's range check lets NaN through): our message.
 OUR_NAN_MESSAGES = {
@@ -155,6 +157,7 @@ OUR_NAN_MESSAGES = {
     ("playground", 2): "G learning rate must be a finite number", ("playground", 3): "D learning rate must be a finite",
     ("playground", 4): "D steps per G step must be a finite number", ("playground", 5): "network width must be a finite",
     ("faces_project", 1): "steps must be a finite number",
+    ("maps_cycle", 4): "noise must be a finite number", ("maps_cycle", 5): "gain must be a finite number",
 }
 NUMBER_SLOTS = [(name, i) for name, args in GOOD_ARGS.items() for i, v in enumerate(args)
                 if isinstance(v, (int, float)) and not isinstance(v, bool)]

@@ -148,12 +148,24 @@ def tiny_style_faces(work: Path):
                             EditDirection("second", components[1], (4, pipe.generator.num_ws), 0.5, 1)])
 
 
+def tiny_cyclegan(work: Path):
+    """Both directions, tiny, 32x32 tiles: the maps pictures below are translated in several."""
+    from gan_models.maps.cycle_pipeline import CycleGANPipeline
+    from gan_models.maps.cyclegan import CycleGANGenerator
+
+    torch.manual_seed(0)
+    net = {"base_channels": 4, "num_blocks": 1}
+    work.mkdir(parents=True)
+    return CycleGANPipeline(CycleGANGenerator(a2b=net, b2a=net, a_name="aerial", b_name="map", tile_size=32))
+
+
 def tiny_builders() -> dict:
     """Pipelines without an embedded folder yet: a tiny one, made here from a scratch folder (a class is keyed by
     itself, not by name)."""
     from gan_models.faces.style_pipeline import StyleFacesPipeline
+    from gan_models.maps.cycle_pipeline import CycleGANPipeline
 
-    return {StyleFacesPipeline: tiny_style_faces}
+    return {StyleFacesPipeline: tiny_style_faces, CycleGANPipeline: tiny_cyclegan}
 
 
 def randn(*shape: int, seed: int = 0) -> dict:
@@ -209,7 +221,7 @@ def calls_for(pipe, files: dict[str, str]) -> list[dict]:
                {"method": "encode_prompt", "args": [["a small grey bird", "a blue bird"]]},
                {"method": "generate", "args": [randn(2, g.noise_dim, seed=1), randn(2, g.text_dim, seed=2)]},
                {"method": "load_text_encoder", "args": []}]
-    elif isinstance(pipe, Pix2PixPipeline):
+    elif isinstance(pipe, Pix2PixPipeline):  # CycleGANPipeline too: the same methods, its own networks
         t = pipe.tile_size
         own = [{"method": "__call__", "args": [{"$image": files["map"]}, "b2a"], "kwargs": {"mode": "fit", **np_out}},
                {"method": "__call__", "args": [{"$image": files["wide_map"]}, "b2a"], "kwargs": np_out},  # 2 tiles
@@ -218,6 +230,10 @@ def calls_for(pipe, files: dict[str, str]) -> list[dict]:
                {"method": "prepare", "args": [{"$image": files["wide_map"]}, "fit"]},
                {"method": "describe", "args": ["a2b"]},
                {"method": "check_direction", "args": ["b2a"]},
+               {"method": "cycle", "args": [{"$image": files["photo"]}, "a2b"], "kwargs": {"mode": "fit", **np_out}},
+               {"method": "cycle", "args": [{"$image": files["wide_map"]}, "b2a"],
+                "kwargs": {"noise": 3.0, "seed": 5, **np_out}},
+               {"method": "hidden_signal", "args": [{"$image": files["map"]}], "kwargs": {"gain": 40.0, **np_out}},
                {"method": "directions"}, {"method": "tile_size"}]
     elif isinstance(pipe, SuperResolutionPipeline):
         own = [{"method": "__call__", "args": [{"$image": files["small"]}, "srgan"], "kwargs": np_out},

@@ -31,8 +31,30 @@ def faces_demo(tiny_faces_folder, tmp_path):
 def test_every_demo_ships_embedded_weights_that_load():
     for demo in DEMOS.values():
         assert demo.embedded.parent == WEIGHTS_DIR
+        if demo.not_installed:  # weights trained later (Demo.weights_pending): test_a_demo_whose_weights_... below
+            continue
         loaded = load_demo(demo, use_hub=False)
         assert "embedded default weights (gan_models/weights/" in loaded.origin and loaded.fallback is None
+
+
+def test_a_demo_whose_weights_are_not_trained_yet_says_so(faces_demo, tiny_faces_folder, tmp_path):
+    """Demo.weights_pending: with the embedded folder missing, loading says the weights are not installed yet and how
+    they are made (not "weights folder not found"); a folder named explicitly still loads; without the flag a missing
+    folder stays an error."""
+    pending = dataclasses.replace(faces_demo, weights_dir=tmp_path / "none", weights_pending="train_x.py makes them")
+    assert pending.not_installed == "train_x.py makes them" and faces_demo.not_installed == ""
+    with pytest.raises(WeightsError, match=r"^its weights are not installed yet: train_x.py makes them$"):
+        load_demo(pending, use_hub=False)
+    assert load_demo(pending, str(tiny_faces_folder), use_hub=False).origin == f"folder {tiny_faces_folder}"
+    with pytest.raises(WeightsError, match=r"weights folder not found: .*nowhere; and its weights are not installed"):
+        load_demo(pending, str(tmp_path / "nowhere"), use_hub=False)
+    installed = dataclasses.replace(pending, weights_dir=faces_demo.weights_dir)  # trained now: the flag is moot
+    assert installed.not_installed == "" and load_demo(installed, use_hub=False).origin.startswith("embedded")
+    missing = dataclasses.replace(faces_demo, weights_dir=tmp_path / "none")  # no flag: missing is an error
+    assert missing.not_installed == ""
+    with pytest.raises(WeightsError, match="weights folder not found"):
+        load_demo(missing, use_hub=False)
+    assert DEMOS["cyclegan_maps"].weights_pending and DEMOS["cyclegan_maps"].tab_id == "maps"
 
 
 def test_spaces_yml_names_only_registered_demos():

@@ -3,7 +3,8 @@
 1. a folder or Hub repo id (with revision) given explicitly (command line, API);
 2. with the Hub switched on (``GAN_GALLERY_HUB=1``, or inside a Space), the repo and
    revision that spaces.yml names for the demo;
-3. the embedded default weights shipped in gan_models/weights/<demo>/.
+3. the embedded default weights shipped in gan_models/weights/<demo>/ (a demo whose weights are not trained yet,
+   ``Demo.weights_pending``, says so when its folder is missing).
 
 When 1 or 2 fails (Hub unreachable, repo missing, bad file) the demo falls back to the
 embedded weights and says so, in the log and in the returned ``origin`` note.
@@ -101,6 +102,9 @@ def load_demo(demo: Demo, source: str | None = None, revision: str | None = None
         except WeightsError as err:
             tried.append(str(err))
             log.warning("%s: %s; falling back to the embedded default weights", demo.name, err)
+    if demo.not_installed:  # weights not trained yet: say so, rather than "weights folder not found"
+        why = f"its weights are not installed yet: {demo.not_installed}"
+        raise WeightsError(f"{'; '.join(tried)}; and {why}" if tried else why)
     try:
         pipe = demo.pipeline.from_pretrained(demo.embedded)  # raises WeightsError naming the file
     except WeightsError as err:

@@ -15,10 +15,13 @@ classifier's feature space against the held-out rows, and per digit how varied t
 are (mean pairwise feature distance, generated / real: about 1 = as varied as real digits).
 
     python -m gan_models.evaluate maps --weights runs/maps --out results/maps   # --no_fid: skip FID/KID
+    python -m gan_models.evaluate maps --cyclegan_weights runs/cyclegan/pipeline --out results/maps-both
 
 Maps: each direction on the 100 pairs held out (seed 0, as train_pix2pix.py --holdout 100):
 aerial -> map by the map palette (per-class IoU, mIoU, pixel accuracy) and L1; map -> aerial
-by L1 and FID/KID against the held-out photos (see gan_models/maps/palette.py).
+by L1 and FID/KID against the held-out photos; there and back by L1 (see gan_models/maps/palette.py).
+pix2pix and CycleGAN (when its weights are installed, or named) in one table; ``cyclegan_maps``
+scores CycleGAN alone.
 
     python -m gan_models.evaluate birds --weights runs/birds/generator --out results/birds   # --no_fid: colour only
 
@@ -118,6 +121,7 @@ DEFAULTS = {  # the split each training script holds out by default in its READM
     "faces": {"dataset": "../shared/data/celeba-faces-64", "num_samples": 1000, "holdout": 1000},
     "digits": {"dataset": "../shared/data/mnist", "num_samples": 10_000, "holdout": 10_000},
     "maps": {"dataset": "../shared/data/maps", "num_samples": 100, "holdout": 100},  # one output per held-out pair
+    "cyclegan_maps": {"dataset": "../shared/data/maps", "num_samples": 100, "holdout": 100},  # pix2pix's split
     "birds": {"dataset": "../shared/data/cub-birds", "num_samples": 1000, "holdout": 20},  # holdout: species
 }
 
@@ -139,6 +143,9 @@ def main(argv=None):
                                                            / "bird_colour_classifier"),
                         help="birds: the colour judge's folder (training/train_bird_colour_classifier.py)")
     parser.add_argument("--no_fid", action="store_true", help="maps, birds: skip FID/KID (no Inception weights needed)")
+    parser.add_argument("--cyclegan_weights", default=None,
+                        help="maps: the CycleGAN scored beside pix2pix (folder or Hub repo id; default: its embedded "
+                             "weights, when installed)")
     parser.add_argument("--species_classifier", default=str(WEIGHTS_DIR / "bird_species_classifier"),
                         help="birds: the species judge's folder, for species_fd, a Fréchet distance in a feature "
                              "space not trained on ImageNet ('none': skip)")
@@ -183,10 +190,16 @@ def main(argv=None):
             from .birds_eval import heldout_grid
 
             heldout_grid(pipe, args.dataset, 64, args.holdout, args.holdout_seed).save(args.grid)
-    elif args.demo == "maps":
-        from .maps_eval import evaluate_maps
+    elif args.demo in ("maps", "cyclegan_maps"):  # both models on the same pairs, in one table
+        from .maps_eval import evaluate_maps_models
 
-        result = evaluate_maps(pipe, args.dataset, args.holdout, args.holdout_seed, fid=not args.no_fid)
+        pipes = {"pix2pix": pipe} if args.demo == "maps" else {"CycleGAN": pipe}
+        cyclegan = DEMOS["cyclegan_maps"]
+        if args.demo == "maps" and (args.cyclegan_weights or not cyclegan.not_installed):
+            pipes["CycleGAN"] = load_demo(cyclegan, args.cyclegan_weights, use_hub=False).pipeline
+        elif args.demo == "maps":
+            print(f"CycleGAN is not scored: its weights are not installed yet ({cyclegan.not_installed})")
+        result = evaluate_maps_models(pipes, args.dataset, args.holdout, args.holdout_seed, fid=not args.no_fid)
     else:
         result = evaluate_faces(pipe, args.dataset, args.num_samples, args.holdout, args.holdout_seed,
                                 args.truncation)
@@ -195,10 +208,11 @@ def main(argv=None):
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
-        if args.demo == "maps":  # one table per direction
-            from .maps_eval import maps_markdown
+        if args.demo in ("maps", "cyclegan_maps"):  # the models side by side, then each one's per-class table
+            from .maps_eval import maps_markdown, models_markdown
 
-            Path(f"{args.out}.md").write_text(maps_markdown(result))
+            Path(f"{args.out}.md").write_text(models_markdown(result) + "".join(
+                f"\n### {name}\n\n{maps_markdown(one)}" for name, one in result["models"].items()))
         else:
             Path(f"{args.out}.md").write_text(to_markdown(result))
 

@@ -40,12 +40,30 @@ def _prototypes() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(colours, dtype=torch.float32), torch.tensor(owners)
 
 
-def classify_map_pixels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 N x 3 x H x W maps -> N x H x W class indices into MAP_CLASSES (nearest palette colour)."""
-    colours, owners = _prototypes()
+def nearest_palette_colours(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x 3 x H x W maps -> N x H x W indices of each pixel's nearest palette colour (12 colours)."""
+    colours, _ = _prototypes()
     pixels = images.permute(0, 2, 3, 1).reshape(-1, 3).float()
     nearest = torch.cat([torch.cdist(chunk, colours).argmin(1) for chunk in pixels.split(1 << 20)])
-    return owners[nearest].view(images.shape[0], *images.shape[2:])
+    return nearest.view(images.shape[0], *images.shape[2:])
+
+
+def classify_map_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x 3 x H x W maps -> N x H x W class indices into MAP_CLASSES (nearest palette colour)."""
+    return _prototypes()[1][nearest_palette_colours(images)]
+
+
+def flat_colours(image: torch.Tensor) -> torch.Tensor:
+    """uint8 3 x H x W map -> its flat-colour version, uint8 3 x H x W: every pixel painted the mean colour of the
+    pixels of this map that share its nearest palette colour (the map's own colours, not the palette's, so that a
+    generator's slightly-off land colour is not counted as a difference). A map drawn in flat colours is (edges
+    aside) its own flat version; what a generator leaves on top of the flat colours is what differs."""
+    index = nearest_palette_colours(image[None])[0].flatten()                   # H*W
+    pixels = image.reshape(3, -1).double()                                      # 3 x H*W
+    k = len(_prototypes()[0])
+    sums = torch.zeros(k, 3, dtype=torch.float64).index_add_(0, index, pixels.T)
+    means = sums / torch.bincount(index, minlength=k).clamp(min=1)[:, None]      # k x 3
+    return means[index].T.reshape(image.shape).round().to(torch.uint8)
 
 
 def palette_scores(generated: torch.Tensor, real: torch.Tensor) -> dict:

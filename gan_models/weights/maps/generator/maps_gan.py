@@ -782,12 +782,30 @@ def _prototypes() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(colours, dtype=torch.float32), torch.tensor(owners)
 
 
-def classify_map_pixels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 N x 3 x H x W maps -> N x H x W class indices into MAP_CLASSES (nearest palette colour)."""
-    colours, owners = _prototypes()
+def nearest_palette_colours(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x 3 x H x W maps -> N x H x W indices of each pixel's nearest palette colour (12 colours)."""
+    colours, _ = _prototypes()
     pixels = images.permute(0, 2, 3, 1).reshape(-1, 3).float()
     nearest = torch.cat([torch.cdist(chunk, colours).argmin(1) for chunk in pixels.split(1 << 20)])
-    return owners[nearest].view(images.shape[0], *images.shape[2:])
+    return nearest.view(images.shape[0], *images.shape[2:])
+
+
+def classify_map_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x 3 x H x W maps -> N x H x W class indices into MAP_CLASSES (nearest palette colour)."""
+    return _prototypes()[1][nearest_palette_colours(images)]
+
+
+def flat_colours(image: torch.Tensor) -> torch.Tensor:
+    """uint8 3 x H x W map -> its flat-colour version, uint8 3 x H x W: every pixel painted the mean colour of the
+    pixels of this map that share its nearest palette colour (the map's own colours, not the palette's, so that a
+    generator's slightly-off land colour is not counted as a difference). A map drawn in flat colours is (edges
+    aside) its own flat version; what a generator leaves on top of the flat colours is what differs."""
+    index = nearest_palette_colours(image[None])[0].flatten()                   # H*W
+    pixels = image.reshape(3, -1).double()                                      # 3 x H*W
+    k = len(_prototypes()[0])
+    sums = torch.zeros(k, 3, dtype=torch.float64).index_add_(0, index, pixels.T)
+    means = sums / torch.bincount(index, minlength=k).clamp(min=1)[:, None]      # k x 3
+    return means[index].T.reshape(image.shape).round().to(torch.uint8)
 
 
 def palette_scores(generated: torch.Tensor, real: torch.Tensor) -> dict:
@@ -1044,11 +1062,17 @@ class Pix2PixDiscriminator(GANModel):
         return self.nets[direction](inputs, outputs)  # N x 3 x 256 x 256 twice -> N x 1 x 30 x 30
 
 # ------------------------------------------------------------ from gan_models.maps.pipeline
-"""A picture + a direction -> the translated picture, in tiles for any size: pix2pix's diffusers pipeline."""
+"""A picture + a direction -> the translated picture, in tiles for any size: pix2pix's diffusers pipeline.
+
+Beside the translation, the way there and back (``cycle``: aerial -> map -> aerial, with noise on the map if
+asked) and what a map carries beyond its flat colours (``hidden_signal``): the views that show CycleGAN hiding
+the photo inside its map (cycle_pipeline.py holds the CycleGAN pipeline, which inherits all of this).
+"""
 
 
 import copy
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -1065,6 +1089,26 @@ def fast_unet(net: UNetGenerator) -> UNetGenerator:
         for i, block in enumerate(blocks):
             blocks[i] = nn.Sequential(*[m for m in fuse_batchnorm(block) if not isinstance(m, nn.Dropout)])
     return fast.to(memory_format=torch.channels_last)
+
+
+@dataclass
+class CycleOutput(GANPipelineOutput):
+    """``images``: the input as translated (after ``prepare``), the translation as it was sent back (rounded to 8
+    bits, plus the noise if any), the reconstruction, and |input - reconstruction| x ``ERROR_GAIN`` (grey);
+    ``error``: the reconstruction's mean absolute error in 8-bit levels (0-255); ``psnr``: in dB."""
+
+    error: float = 0.0
+    psnr: float = 0.0
+
+
+ERROR_GAIN = 4  # the error picture shows |input - reconstruction| four times brighter: small errors must show
+MAX_NOISE = 64.0  # the largest noise (standard deviation, 8-bit levels) cycle() adds to the translation
+MAX_GAIN = 1000.0  # the largest amplification hidden_signal() takes
+
+
+def quantize(pixels: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> the nearest of the 256 levels a PNG keeps, still in [-1, 1]."""
+    return pixels.add(1).mul(127.5).round().clamp(0, 255).div(127.5).sub(1)
 
 
 class Pix2PixPipeline(GANPipeline):
@@ -1106,11 +1150,15 @@ class Pix2PixPipeline(GANPipeline):
             raise InputError(f"these weights translate only {', '.join(self.describe(d) for d in self.directions)}")
         return direction
 
+    def _inference_nets(self) -> dict:
+        """direction -> the network that translates: the U-Nets with BatchNorm folded, channels-last (built once)."""
+        return self.fast("generator", lambda g: {d: fast_unet(n) for d, n in g.nets.items()})
+
     @torch.inference_mode()
     def translate(self, pixels: torch.Tensor, direction: str, batch_size: int = 8) -> torch.Tensor:
         # pixels: N x 3 x T x T in [-1, 1] -> N x 3 x T x T in [-1, 1], T = tile_size
         direction = self.check_direction(direction)
-        net = self.fast("generator", lambda g: {d: fast_unet(n) for d, n in g.nets.items()})[direction]
+        net = self._inference_nets()[direction]
         param = next(net.parameters())
         batches = pixels.split(batch_size)
         return torch.cat([net(x.to(param.device, param.dtype).contiguous(memory_format=torch.channels_last))
@@ -1148,8 +1196,7 @@ class Pix2PixPipeline(GANPipeline):
         direction = self.check_direction(direction)
         check_output_type(output_type)
         picture, note = self.prepare(image, mode)
-        pixels = torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-        out, tiles = self.tiled(pixels, direction)
+        out, tiles = self.tiled(pil_to_pixels(picture), direction)
         note = "; ".join(filter(None, [note, f"{tiles} tile{'s' * (tiles > 1)} of {self.tile_size}x{self.tile_size}"]))
         return GANPipelineOutput(images=to_output(out[None], output_type), messages=[f"{self.describe(direction)}: {note}"])
 
@@ -1170,3 +1217,71 @@ class Pix2PixPipeline(GANPipeline):
             total[:, y:y + t, x:x + t] += tile * weight
             norm[y:y + t, x:x + t] += weight
         return total / norm, len(boxes)
+
+    def cycle(self, image, direction: str = "a2b", *, mode: str = "tiles", noise: float = 0.0, seed: int = 0,
+              output_type: str = "pil") -> CycleOutput:
+        """There and back: translate ``image`` in ``direction`` (aerial -> map for "a2b"), then the result the other
+        way, and measure how far the reconstruction is from the input.
+
+        The translation is rounded to 8 bits on the way, as the PNG a user downloads would carry it. ``noise`` (the
+        standard deviation of Gaussian noise, in 8-bit levels, drawn from ``seed``) is added to it before the way
+        back: CycleGAN's near-perfect reconstructions come from a signal it hides in the map, too faint to see (Chu
+        et al. 2017, "CycleGAN, a master of steganography"); a little noise destroys it and the reconstruction falls
+        apart, while a map that carries only what a map shows loses little more. ``out.images``: see CycleOutput.
+        """
+        direction = self.check_direction(direction)
+        back = self.check_direction("b2a" if direction == "a2b" else "a2b")
+        noise = check_float(noise, "noise", 0.0, MAX_NOISE)
+        seed = check_seed(seed)
+        check_output_type(output_type)
+        picture, note = self.prepare(image, mode)
+        pixels = pil_to_pixels(picture)                                      # 3 x H x W in [-1, 1]
+        there, tiles = self.tiled(pixels, direction)
+        sent = quantize(there)
+        if noise:
+            shake = torch.randn(sent.shape, generator=torch.Generator().manual_seed(seed)) * (noise / 127.5)
+            sent = quantize((sent + shake).clamp(-1, 1))
+        returned, _ = self.tiled(sent, back)
+        returned = quantize(returned)
+        diff = (returned - pixels).abs() * 127.5                             # 3 x H x W, 8-bit levels
+        error, mse = float(diff.mean()), float(diff.square().mean())
+        psnr = float("inf") if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+        shown = (diff.mean(0, keepdim=True) * ERROR_GAIN / 127.5 - 1).clamp(-1, 1).expand(3, -1, -1)  # grey
+        steps = f"{self.describe(direction)} -> {self.describe(back).split(' -> ')[1]}"
+        noted = "; ".join(filter(None, [note, f"{tiles} tile{'s' * (tiles > 1)} of {self.tile_size}x{self.tile_size}",
+                                        f"noise sigma {noise:g} levels on the way back" if noise else ""]))
+        return CycleOutput(images=to_output(torch.stack([pixels, sent, returned, shown]), output_type),
+                           labels=["input", self.describe(direction), self.describe(back),
+                                   f"|input - reconstruction| x{ERROR_GAIN}"],
+                           messages=[f"{steps}: reconstruction error {error:.2f} levels of 255 on average, PSNR "
+                                     f"{psnr:.1f} dB ({noted})"],
+                           error=round(error, 3), psnr=round(psnr, 2))
+
+    def hidden_signal(self, image, gain: float = 25.0, output_type: str = "pil") -> GANPipelineOutput:
+        """What a map carries beyond its flat colours: ``image`` (a map, e.g. ``cycle``'s translation) minus its
+        flat-colour version (palette.flat_colours), amplified ``gain`` times around mid-grey.
+
+        A map drawn in flat colours shows only its edges; CycleGAN's maps show the photo they came from, in
+        differences of a level or two that nobody sees without the amplification. ``out.images``: the flat
+        version and the amplified difference; ``messages``: the mean and largest difference in 8-bit levels.
+        """
+        gain = check_float(gain, "gain", 1.0, MAX_GAIN)
+        check_output_type(output_type)
+        picture = as_rgb(open_checked(image, self.max_input_pixels, f"{self.max_input_pixels // 1_000_000} megapixels"))
+        if picture.width * picture.height > 4 * self.max_pixels:  # (a translation in tiles is at most about 1 MP)
+            raise InputError(f"the map is {picture.width}x{picture.height} pixels; the largest this view takes is "
+                             f"{4 * self.max_pixels / 1e6:.1f} megapixels")
+        pixels = torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1)    # uint8 3 x H x W
+        flat = flat_colours(pixels)
+        diff = pixels.float() - flat.float()                                      # -255 .. 255 levels
+        amplified = (diff * gain + 127.5).round().clamp(0, 255) / 127.5 - 1
+        return GANPipelineOutput(images=to_output(torch.stack([flat.float() / 127.5 - 1, amplified]), output_type),
+                                 labels=["flat colours", f"map - flat colours, x{gain:g}"],
+                                 messages=[f"the map differs from its flat colours by {float(diff.abs().mean()):.2f} "
+                                           f"levels of 255 on average (largest {int(diff.abs().max())}), shown "
+                                           f"{gain:g} times larger around mid-grey"])
+
+
+def pil_to_pixels(picture: Image.Image) -> torch.Tensor:
+    """An RGB picture -> 3 x H x W floats in [-1, 1]."""
+    return torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
