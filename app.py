@@ -12,6 +12,7 @@ none, so the server listens first. Each tab is built by one function in tabs/.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import threading
@@ -69,10 +70,45 @@ LAUNCH_OPTIONS = dict(max_file_size="10mb", allowed_paths=[], show_error=True)
 
 def set_up_queue(demo: gr.Blocks) -> gr.Blocks:
     """The queue as served: QUEUE_SIZE places; each cheap event two at a time; the long requests two at a time
-    together, at most two waiting or running per user, and at most half the places (tabs/queue_limits.py)."""
+    together, at most two waiting or running per user, and at most half the places (tabs/queue_limits.py); and
+    today's calls of an endpoint that has since gained a last parameter answered as before."""
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
     QueueLimits().install(demo)
+    accept_shorter_calls(demo)
     return demo
+
+
+def trailing_defaults(fn) -> list:
+    """The defaults of an event function's last parameters that are inputs (a Progress or Request is Gradio's, not
+    an input): [] when its last input has no default."""
+    params = [p for p in inspect.signature(fn.fn).parameters.values()
+              if not isinstance(p.default, gr.Progress) and p.annotation not in (gr.Request, "gr.Request")]
+    params = params[:len(fn.inputs)]
+    defaults = []
+    for p in reversed(params):
+        if p.default is inspect.Parameter.empty:
+            break
+        defaults.insert(0, p.default)
+    return defaults
+
+
+def accept_shorter_calls(demo: gr.Blocks) -> None:
+    """An API call that leaves out an endpoint's last parameters gets their defaults, as gradio_client's calls do.
+
+    The Faces and Maps tabs' model choice is a parameter added at the end of /faces, /faces_interpolate,
+    /faces_project and /maps, with a default (the default model). gradio_client fills it in; a plain HTTP call
+    (``POST /gradio_api/call/faces`` with today's three values) would be refused by Gradio ("didn't receive enough
+    input values"), so the values it leaves out are added here, before the request is queued."""
+    push = demo._queue.push
+    defaults = {i: trailing_defaults(fn) for i, fn in demo.fns.items() if fn.api_name and fn.fn is not None}
+
+    async def padded_push(body, request, username):
+        missing = len(demo.fns[body.fn_index].inputs) - len(body.data) if body.fn_index in defaults else 0
+        if isinstance(body.data, list) and 0 < missing <= len(defaults[body.fn_index]):
+            body.data = body.data + defaults[body.fn_index][-missing:]
+        return await push(body, request, username)
+
+    demo._queue.push = padded_push
 
 
 def preload(models: Models, demo) -> None:

@@ -317,6 +317,19 @@ def test_todays_faces_calls_get_the_style_based_model_and_the_dcgan_is_one_argum
     from safetensors.torch import load_file
 
     assert load_file(latent_file)["latent"].shape == (1, 10, 8)  # W+ of the style-based model: the default
+    from test_hostile_input import raw_call
+
+    base = server.src.rstrip("/")
+
+    def sizes(stream: str) -> list:  # the faces a raw call's result stream names, opened from the server's files
+        import json
+
+        assert "event: complete" in stream, stream[-500:]
+        gallery = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip())[0]
+        return [Image.open(item["image"]["path"]).size for item in gallery]
+
+    assert sizes(raw_call(base, "faces", '{"data": [7, 3, 0.8]}')) == [(64, 64)] * 3  # today's three values
+    assert sizes(raw_call(base, "faces", '{"data": [7, 3, 0.8, "dcgan"]}')) == [(32, 32)] * 3
     with pytest.raises(Exception, match="not in the list of choices: \\['style', 'dcgan'\\]"):  # Gradio's check
         server.predict(7, 3, 0.8, "biggan", api_name="/faces")
     from tabs.face_models import model_demo
