@@ -1,4 +1,6 @@
-"""Projection of held-out photos into the faces generator, against the best of 1,000 random seeds.
+"""Projection of held-out photos into a faces generator, against the best of 1,000 random seeds.
+
+``--model dcgan`` (the default here, as measured first): z; ``--model style``: the style-based generator's W+.
 
 The embedded faces weights trained on all CelebA rows but 1,000 held out at random
 (``training_args.json``: ``--holdout 1000 --holdout_seed 0``, the split of ``gan_models.data.holdout_split``).
@@ -14,6 +16,7 @@ projection optimises: flattering to it), and the cosine distance of standard Inc
 wall-clock on this machine, with ``--threads`` torch threads.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_projection.py --threads 1                   # the measured table
+    OMP_NUM_THREADS=1 python benchmarks/bench_projection.py --threads 1 --model style --name projection_style
     OMP_NUM_THREADS=1 python benchmarks/bench_projection.py --offset 100 --num_faces 10 --steps 100 --no_write
 """
 
@@ -33,7 +36,8 @@ from timing import RESULTS, machine
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="../shared/data/celeba-faces-64")
-    p.add_argument("--weights", default="gan_models/weights/faces")
+    p.add_argument("--model", default="dcgan", choices=["dcgan", "style"])
+    p.add_argument("--weights", default=None, help="default: the model's embedded folder")
     p.add_argument("--holdout", type=int, default=1000)
     p.add_argument("--holdout_seed", type=int, default=0)
     p.add_argument("--offset", type=int, default=0)
@@ -68,12 +72,13 @@ def held_out_photos(args):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    from gan_models.faces.pipeline import DCGANPipeline
     from gan_models.faces.projection import ProjectionLoss, pil_to_tensor, psnr
+    from gan_models.registry import DEMOS
 
-    pipe = DCGANPipeline.from_pretrained(args.weights)
+    demo = DEMOS["faces" if args.model == "dcgan" else "style_faces"]
+    pipe = demo.pipeline.from_pretrained(args.weights or demo.embedded)
     pipe.set_progress_bar_config(disable=True)
-    weights = ProjectionLoss()
+    weights = ProjectionLoss() if args.model == "dcgan" else ProjectionLoss(prior=0.01)  # each pipeline's default
     for name in ("features", "prior", "l1"):
         if getattr(args, name) is not None:
             setattr(weights, name, getattr(args, name))
@@ -94,9 +99,14 @@ def main(argv=None):
         except (ImportError, RuntimeError) as err:
             print(f"no Inception features: {err}")
 
-    with torch.no_grad():  # the baseline's candidates: the same 1,000 latents for every photo
-        candidates = torch.randn(args.baseline_seeds, pipe.latent_dim, generator=torch.Generator().manual_seed(123))
-        candidate_faces = torch.cat([pipe.generate(c).float() for c in candidates.split(250)])
+    with torch.no_grad():  # the baseline's candidates: the same 1,000 random faces for every photo
+        if args.model == "dcgan":
+            candidates = torch.randn(args.baseline_seeds, pipe.latent_dim, generator=torch.Generator().manual_seed(123))
+            candidate_faces = torch.cat([pipe.generate(c).float() for c in candidates.split(250)])
+        else:
+            seeds = list(range(10**6, 10**6 + args.baseline_seeds))
+            candidate_faces = torch.cat([pipe(seeds=seeds[i:i + 250], output_type="pt").images
+                                         for i in range(0, len(seeds), 250)]) * 2 - 1
 
     per_face, projected, baseline, targets = [], [], [], []
     pipe.project(photos[0], num_steps=2)  # warm-up: the feature network and the differentiable G are built once
@@ -113,7 +123,7 @@ def main(argv=None):
                        "psnr_projection": float(psnr(face, target)), "psnr_baseline": float(psnr(best, target)),
                        "features_projection": float(distance(face, distance.maps(target))),
                        "features_baseline": float(distance(best, distance.maps(target))),
-                       "latent_norm_ratio": float(out.latent.square().sum() / pipe.latent_dim)}
+                       "latent": pipe.describe_latent(out.latent)}
         per_face.append(row_out)
         projected.append(face)
         baseline.append(best)
@@ -138,6 +148,7 @@ def main(argv=None):
     gains = [r["psnr_projection"] - r["psnr_baseline"] for r in per_face]
     secs = sorted(r["seconds"] for r in per_face)
     summary = {
+        "model": args.model, "weights": str(args.weights or demo.embedded),
         "faces": len(per_face), "offset": args.offset, "steps": kwargs.get("num_steps", "default"),
         "loss_weights": vars(weights), "learning_rate": kwargs.get("learning_rate", "default"),
         "psnr_projection_db": mean("psnr_projection"), "psnr_baseline_db": mean("psnr_baseline"),

@@ -5,7 +5,8 @@
 
 Faces: FID and KID between generated faces and the faces the training held out
 (``--holdout`` rows drawn at random from ``--holdout_seed``, the same split as
-training/train_dcgan.py). Writes ``<out>.json`` and ``<out>.md``.
+training/train_dcgan.py and train_stylegan.py); ``style_faces`` for the style-based model (and
+gan_models/judges/face_eval.py for both in a face-recognition space too). Writes ``<out>.json`` and ``<out>.md``.
 
     python -m gan_models.evaluate digits --dataset ../shared/data/mnist --holdout 10000 --num_samples 10000
 
@@ -70,7 +71,8 @@ def evaluate_faces(pipe, dataset: str, num_samples: int, holdout: int = 1000, ho
     key = f"{Path(dataset).name}-holdout{holdout}-seed{holdout_seed}-{features.name}"
     real = cached_features(key, lambda: features(real_holdout(dataset, holdout, holdout_seed)))
     fake = features(generate_uint8(pipe, num_samples, truncation=truncation))
-    return {"demo": "faces", "dataset": dataset, "truncation": truncation, **fid_kid(real, fake)}
+    return {"demo": "faces", "pipeline": type(pipe).__name__, "dataset": dataset, "truncation": truncation,
+            **fid_kid(real, fake)}
 
 
 def generate_labelled_uint8(pipe, num: int, seed_offset: int = 10_000_000, truncation: float = 1.0):
@@ -119,6 +121,7 @@ def to_markdown(result: dict) -> str:
 
 DEFAULTS = {  # the split each training script holds out by default in its README command
     "faces": {"dataset": "../shared/data/celeba-faces-64", "num_samples": 1000, "holdout": 1000},
+    "style_faces": {"dataset": "../shared/data/celeba-faces-64", "num_samples": 1000, "holdout": 1000},
     "digits": {"dataset": "../shared/data/mnist", "num_samples": 10_000, "holdout": 10_000},
     "maps": {"dataset": "../shared/data/maps", "num_samples": 100, "holdout": 100},  # one output per held-out pair
     "cyclegan_maps": {"dataset": "../shared/data/maps", "num_samples": 100, "holdout": 100},  # pix2pix's split
