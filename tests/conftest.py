@@ -87,6 +87,30 @@ def tiny_image_dataset(tmp_path):
     return make_image_folder(tmp_path / "images")
 
 
+def make_mnist_like(folder: Path, rows: int, seed: int = 0) -> Path:
+    """A labelled 28x28 grayscale dataset laid out as the local MNIST copy is (``train.parquet``: an ``image``
+    column and a ``label`` ClassLabel 0-9). Row i is of class i % 10: a bright bar whose place says the class, on
+    faint noise, so a classifier can learn it."""
+    import io
+
+    from datasets import ClassLabel, Dataset, Features
+    from datasets import Image as ImageFeature
+
+    rng = np.random.default_rng(seed)
+    labels = [i % 10 for i in range(rows)]
+    images = []
+    for y in labels:
+        pixels = rng.integers(0, 24, (28, 28), dtype=np.uint8)
+        pixels[4:24, 2 + 2 * y:6 + 2 * y] = 255
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "PNG")
+        images.append({"bytes": buffer.getvalue(), "path": None})
+    features = Features({"image": ImageFeature(), "label": ClassLabel(names=[str(k) for k in range(10)])})
+    folder.mkdir(parents=True, exist_ok=True)
+    Dataset.from_dict({"image": images, "label": labels}, features=features).to_parquet(str(folder / "train.parquet"))
+    return folder
+
+
 # ----------------------------------------------------------------------------- pictures that claim many pixels
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     import struct

@@ -419,3 +419,87 @@ def test_embedded_weights_draw_the_asked_digits():
     out = pipe(labels=range(10), num_images=20, seed=123_456, output_type="pt")
     acc = label_accuracy(classifier, out.images * 2 - 1, out.labels)  # "pt" is [0, 1]; the judge reads [-1, 1]
     assert acc["overall"] >= 0.95, acc  # the full measurement (10,000 digits) is in docs/digits.md
+
+
+# ----------------------------------------------------------------------------- do GAN digits train a classifier?
+@pytest.fixture(scope="module")
+def mnist_like(tmp_path_factory):
+    """200 rows, 20 per class (conftest.make_mnist_like): with 50 held out, 12-18 of each class left to train on."""
+    from conftest import make_mnist_like
+
+    return make_mnist_like(tmp_path_factory.mktemp("mnist-like"), 200)
+
+
+@pytest.fixture
+def held_out(mnist_like):
+    from gan_models.judges.gan_train import HeldOutDigits
+
+    return HeldOutDigits.load(str(mnist_like), holdout=50, holdout_seed=0)
+
+
+def test_the_test_digits_are_the_held_out_rows_and_the_real_ones_the_training_rows(held_out, mnist_like):
+    from gan_models.data import holdout_split, load_labelled_tensors
+
+    images, labels, _ = load_labelled_tensors(str(mnist_like), size=28, mode="L")
+    train_rows, held_rows = holdout_split(200, 50, 0)  # what train_cgan.py --holdout 50 --holdout_seed 0 holds out
+    test_images, test_labels = held_out.test()
+    assert torch.equal(test_images, images[held_rows]) and torch.equal(test_labels, labels[held_rows])
+    first, _ = held_out.test(20)
+    assert torch.equal(first, images[held_rows[:20]])
+    real, real_labels = held_out.real(5, seed=3)
+    assert real_labels.tolist() == [k for k in range(10) for _ in range(5)]
+    pool = {images[i].numpy().tobytes(): i for i in train_rows}  # every picture of the rows the cGAN trained on
+    rows = [pool.get(x.numpy().tobytes()) for x in real]
+    assert None not in rows and len(set(rows)) == 50 and all(labels[r] == y for r, y in zip(rows, real_labels))
+    again, _ = held_out.real(5, seed=3)
+    other, _ = held_out.real(5, seed=4)
+    assert torch.equal(real, again) and not torch.equal(real, other)
+    with pytest.raises(InputError, match=r"has \d+ training digits of class \d, fewer than the 50 per class"):
+        held_out.real(50, seed=0)
+
+
+def test_the_cgan_split_comes_from_its_training_args_else_the_embedded_one(tmp_path):
+    from gan_models.judges.gan_train import cgan_holdout
+
+    assert cgan_holdout(DEMOS["digits"].embedded)[:2] == (10_000, 0)  # the embedded weights (docs/digits.md)
+    assert cgan_holdout(None)[:2] == (10_000, 0)
+    (tmp_path / "training_args.json").write_text(json.dumps({"holdout": 5000, "holdout_seed": 3, "lr": 2e-4}))
+    assert cgan_holdout(tmp_path) == (5000, 3, str(tmp_path / "training_args.json"))
+
+
+def test_a_run_trains_three_classifiers_and_tests_them_on_held_out_digits(held_out, pipe):
+    from gan_models.judges.gan_train import compare
+
+    said = []
+    result = compare(held_out, pipe, 5, 10, 50, seed=1, progress=lambda f, m: said.append((f, m)))
+    assert (result["num_test"], result["holdout"], result["steps"]) == (50, 50, 50)
+    sizes = {arm: result[arm]["train_size"] for arm in ("real", "real+gan", "gan")}
+    assert sizes == {"real": 50, "real+gan": 150, "gan": 100}
+    for arm in ("real", "real+gan", "gan"):
+        curve = result[arm]["curve"]
+        assert [step for step, _ in curve] == [0, 10, 20, 30, 40, 50]
+        assert all(0 <= acc <= 1 for _, acc in curve) and result[arm]["accuracy"] == curve[-1][1]
+        assert all(acc * 50 == pytest.approx(round(acc * 50)) for _, acc in curve)  # a share of the 50 test digits
+    assert result["real"]["accuracy"] > 0.5  # the made-up digits are easy: a bar whose place is the class
+    assert said[-1] == (1.0, "GAN only: step 50/50") and [f for f, _ in said] == sorted(f for f, _ in said)
+    again = compare(held_out, pipe, 5, 10, 50, seed=1)
+    for arm in ("real", "real+gan", "gan"):
+        assert again[arm]["curve"] == result[arm]["curve"]  # a seed gives the same run
+
+
+@pytest.mark.parametrize("real, gan, steps, seed, message", [
+    (7, 100, 200, 0, "real digits per class must be one of 5, 10, 50, got 7"),
+    (0, 100, 200, 0, "real digits per class must be between 1 and 50, got 0"),
+    (500, 100, 200, 0, "real digits per class must be between 1 and 50, got 500"),
+    (5, 9, 200, 0, "GAN digits per class must be between 10 and 500, got 9"),
+    (5, 501, 200, 0, "GAN digits per class must be between 10 and 500, got 501"),
+    (5, math.nan, 200, 0, "GAN digits per class must be a finite number"),
+    (5, 100, 49, 0, "training steps must be between 50 and 1000, got 49"),
+    (5, 100, 10**6, 0, "training steps must be between 50 and 1000"),
+    (5, 100, 200, -1, "seed must be between"),
+])
+def test_out_of_range_counts_are_refused_with_a_clear_message(held_out, pipe, real, gan, steps, seed, message):
+    from gan_models.judges.gan_train import compare
+
+    with pytest.raises(InputError, match=message):
+        compare(held_out, pipe, real, gan, steps, seed)
