@@ -177,15 +177,16 @@ def free_port() -> int:
 
 
 class AppProcess:
-    """`python app.py` running in a process of its own on a loopback port, with its embedded weights."""
+    """`python app.py` running in a process of its own on a loopback port, with its embedded weights (``args``:
+    more command-line arguments)."""
 
-    def __init__(self, port: int, log_path: Path):
+    def __init__(self, port: int, log_path: Path, args: tuple[str, ...] = ()):
         import subprocess
 
         self.port, self.url, self.log_path = port, f"http://127.0.0.1:{port}", log_path
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "2"}
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *args], cwd=ROOT,
                                      stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self.pid = self.proc.pid
 
@@ -240,8 +241,11 @@ def launch_chromium(playwright):
 
 @pytest.fixture(scope="session")
 def app_process(tmp_path_factory):
-    """The app exactly as users start it (`python app.py`, its launch options, embedded weights)."""
-    app = AppProcess(free_port(), tmp_path_factory.mktemp("app") / "app.log")
+    """The app exactly as users start it (`python app.py`, its launch options, embedded weights), with a made-up
+    MNIST for the Digits tab's classifier section (``--mnist``): 10,500 rows, so that the embedded cGAN's 10,000
+    held-out rows leave 500 to train on. Nothing is downloaded, and the real data is not needed."""
+    mnist = make_mnist_like(tmp_path_factory.mktemp("mnist-like"), 10_500)
+    app = AppProcess(free_port(), tmp_path_factory.mktemp("app") / "app.log", ("--mnist", str(mnist)))
     try:
         app.wait_ready()
         yield app

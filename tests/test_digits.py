@@ -503,3 +503,105 @@ def test_out_of_range_counts_are_refused_with_a_clear_message(held_out, pipe, re
 
     with pytest.raises(InputError, match=message):
         compare(held_out, pipe, real, gan, steps, seed)
+
+
+@pytest.fixture
+def gan_train_fn(tiny_digits_folder, mnist_like):
+    """The tab's action on the tiny cGAN, whose training_args.json says it held out 50 rows (seed 0)."""
+    from gan_models.judges.gan_train import DigitsSource
+    from tabs.digits import make_gan_train_fn
+
+    (tiny_digits_folder / "training_args.json").write_text(json.dumps({"holdout": 50, "holdout_seed": 0}))
+    return make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False),
+                             DigitsSource([str(mnist_like)]))
+
+
+def test_the_tab_shows_three_accuracies_their_curves_and_what_was_done(gan_train_fn):
+    accuracies, curves, note = gan_train_fn(5, 10, 50, 2, progress=None)
+    assert list(accuracies.columns) == ["Real only", "Real + GAN", "GAN only"] and len(accuracies) == 1
+    real, mixed, gan = accuracies.iloc[0].tolist()
+    assert all(0 <= a <= 100 for a in (real, mixed, gan))
+    assert list(curves.columns) == ["step", "accuracy (%)", "trained on"] and len(curves) == 3 * 6
+    last = curves[curves["step"] == 50].set_index("trained on")["accuracy (%)"]
+    assert [last["Real only"], last["Real + GAN"], last["GAN only"]] == [real, mixed, gan]
+    assert "50 real digits the cGAN never saw" in note and "of the 50 rows its training held out, seed 0" in note
+    assert "on 50 real digits; the same + 100 cGAN digits; 100 cGAN digits only (seed 2)" in note
+
+
+@pytest.mark.parametrize("real, gan, steps, message", [
+    (7, 100, 200, "real digits per class must be one of 5, 10, 50, got 7"),
+    (5, 10_000, 200, "GAN digits per class must be between 10 and 500, got 10000"),
+    (5, 100, 5000, "training steps must be between 50 and 1000, got 5000"),
+])
+def test_the_tab_refuses_out_of_range_counts(gan_train_fn, real, gan, steps, message):
+    with pytest.raises(gr.Error, match=message):
+        gan_train_fn(real, gan, steps, 0, progress=None)
+
+
+def test_without_the_dataset_the_section_says_how_to_get_it(tiny_digits_folder, tmp_path, monkeypatch):
+    """No local copy and the Hub out of reach (the suite runs offline): a message naming both and the ways to get
+    MNIST, not a crash; the Hub is not asked again at once (offline it takes about 26 s to give up)."""
+    from conftest import make_mnist_like
+    from gan_models import data
+    from gan_models.judges.gan_train import DigitsSource
+    from tabs.digits import make_gan_train_fn
+
+    asked, load = [], data.load_hf_dataset
+    monkeypatch.setattr("gan_models.judges.gan_train.load_hf_dataset", lambda name, split: asked.append(name)
+                        or load(name, split))
+    missing = tmp_path / "no-mnist-here"
+    fn = make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False),
+                           DigitsSource([str(missing), "nobody/no-such-mnist"]))
+    for _ in range(2):
+        with pytest.raises(gr.Error) as info:
+            fn(10, 100, 200, 0, progress=None)
+        message = info.value.message
+        assert message.startswith("This section needs the MNIST dataset") and f"{missing} not found" in message
+        assert "'nobody/no-such-mnist'" in message and "--mnist FOLDER_OR_HUB_ID" in message
+        assert "load_dataset('ylecun/mnist', split='train').to_parquet('../shared/data/mnist/train.parquet')" in message
+    assert asked == [str(missing), "nobody/no-such-mnist", str(missing)]  # the folder is looked at again
+    make_mnist_like(missing, 200)  # a copy put there later is found
+    (tiny_digits_folder / "training_args.json").write_text(json.dumps({"holdout": 50, "holdout_seed": 0}))
+    assert len(fn(5, 10, 50, 0, progress=None)) == 3
+
+
+def test_a_dataset_that_is_not_the_cgans_gets_a_clear_message(tiny_digits_folder, mnist_like):
+    """200 rows, while the cGAN (no training_args.json: the embedded split) held out 10,000: not its dataset."""
+    from gan_models.judges.gan_train import DigitsSource
+    from tabs.digits import make_gan_train_fn
+
+    fn = make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False),
+                           DigitsSource([str(mnist_like)]))
+    with pytest.raises(gr.Error, match="The real digits cannot be used: .* has 200 rows: the cGAN held out 10000"):
+        fn(5, 10, 50, 0, progress=None)
+
+
+def test_one_run_at_a_time_per_browser_session(gan_train_fn):
+    """A second press in the same session while its run goes is refused; another session runs; once the first run
+    has ended, the same session runs again."""
+    import threading
+
+    class Request:
+        def __init__(self, session_hash):
+            self.session_hash = session_hash
+
+    started, release, results = threading.Event(), threading.Event(), []
+
+    def held(fraction, desc=None):  # the first run's progress bar: its training waits here until released
+        if desc.startswith("Real only: step"):
+            started.set()
+            release.wait(30)
+
+    first = threading.Thread(target=lambda: results.append(gan_train_fn(5, 10, 50, 0, request=Request("a"),
+                                                                        progress=held)))
+    first.start()
+    assert started.wait(30)
+    try:
+        with pytest.raises(gr.Error, match="A training run of yours is still going"):
+            gan_train_fn(5, 10, 50, 0, request=Request("a"), progress=None)
+        assert len(gan_train_fn(5, 10, 50, 0, request=Request("b"), progress=None)) == 3
+    finally:
+        release.set()
+        first.join(60)
+    assert len(results) == 1 and len(results[0]) == 3
+    assert len(gan_train_fn(5, 10, 50, 0, request=Request("a"), progress=None)) == 3
