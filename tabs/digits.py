@@ -203,7 +203,7 @@ def digits_tab(models: Models, mnist: str | None = None):
             show = gr.Button("Draw every digit in each style")
         style_grid = gr.Image(label="Rows: one seed each (seed, seed+1, ...). Columns: digits 0-9.",
                               type="pil", format="png", elem_id="digits-style-grid")
-    with gr.Accordion("Do GAN digits train a classifier?", open=False):
+    with gr.Accordion("Do GAN digits train a classifier?", open=False, elem_id="digits-gan-train"):
         gr.Markdown(GAN_TRAIN_HOW)
         with gr.Row():
             real_count = gr.Radio(list(REAL_CHOICES), value=DEFAULT_REAL, label="Real digits per class",
