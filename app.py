@@ -3,6 +3,7 @@
     python app.py                     # http://127.0.0.1:7860, embedded default weights, offline
     python app.py --host 0.0.0.0 --port 8080
     GAN_GALLERY_HUB=1 python app.py   # weights from the Hub repos in spaces.yml (falls back if offline)
+    python app.py --mnist FOLDER      # where the Digits tab's classifier section reads MNIST
 
 Every tab's main action is an API endpoint (/faces, ...) that gradio_client can call.
 Models load lazily, once, on the first request that needs them; building the page loads
@@ -32,7 +33,9 @@ from tabs.superres import INPUT_WRITERS as SUPERRES_INPUT_WRITERS, picked, super
 QUEUE_SIZE = 32  # waiting requests, all users together (tabs/queue_limits.py: each user's share of the long ones)
 
 
-def build_demo(models: Models | None = None) -> gr.Blocks:
+def build_demo(models: Models | None = None, mnist: str | None = None) -> gr.Blocks:
+    """``mnist``: where the Digits tab's classifier section reads real digits (default: ../shared/data/mnist if
+    there, else ylecun/mnist from the Hub)."""
     models = models or Models()
     with gr.Blocks(title="GAN Gallery", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# GAN Gallery\nGenerative adversarial networks you can play with, on a CPU. "
@@ -43,7 +46,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
             demo.load(lambda: " ".join(f"{d.title}: {models.describe(d)}" for d in (DEMOS["style_faces"], DEMOS["faces"])),
                       None, faces_note, api_name=False)
             with gr.Tab(DEMOS["digits"].title, id="digits"):
-                digits_note = digits_tab(models)
+                digits_note = digits_tab(models, mnist)
             demo.load(lambda: models.describe(DEMOS["digits"]), None, digits_note, api_name=False)
             with gr.Tab(DEMOS["birds"].title, id="birds"):
                 birds_note, birds_send = birds_tab(models)
@@ -126,6 +129,9 @@ def main(argv=None):
     for name in DEMOS:
         parser.add_argument(f"--{name}-weights", default=None, metavar="FOLDER_OR_REPO",
                             help=f"weights for the {name} tab (a folder, or a Hub repo id[@revision])")
+    parser.add_argument("--mnist", default=None, metavar="FOLDER_OR_DATASET",
+                        help="real digits for the Digits tab's classifier section (default: ../shared/data/mnist "
+                             "if there, else ylecun/mnist from the Hub)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     sources = {}
@@ -135,7 +141,7 @@ def main(argv=None):
             repo, _, rev = value.partition("@")
             sources[name] = (repo, rev or None)
     models = Models(sources, use_hub=True if args.hub else None)
-    demo = set_up_queue(build_demo(models))  # loads no model: the first visits are page-load events
+    demo = set_up_queue(build_demo(models, args.mnist))  # loads no model: the first visits are page-load events
     demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, **LAUNCH_OPTIONS)
     # Listening: now the first tab's model (and diffusers, about 3 s of imports) loads, before anyone asks for it
     # (the other tabs load on their first use). A request that arrives first waits for this same load. (Started

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .core.images import square_image
 
@@ -98,6 +99,19 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 def as_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]; float images (already [-1, 1]) as float, unchanged."""
     return to_float(images) if images.dtype == torch.uint8 else images.float()
+
+
+def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each image by up to ``max_shift`` pixels (zero padding = background -1)."""
+    if max_shift <= 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4, value=-1.0)
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]   # N x 1 x H x 1
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]   # N x 1 x 1 x W
+    return padded[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ The app has one queue of ``QUEUE_SIZE`` places for everyone. With no limit per u
 minutes. Now:
 
 - **Long requests** (those that can take many seconds at their largest settings on a CPU: a projection, an upscale,
-  a large maps picture, a walk GIF) run in one concurrency group, ``LONG``: at most two at once whatever their
+  a large maps picture, a walk GIF, the Digits tab's three classifiers) run in one concurrency group, ``LONG``: at most two at once whatever their
   endpoints, so the cheap requests (faces, digits, birds, a page's first visit; each event in a group of its own,
   two at a time) always have CPU and workers left. The playground's training runs have their own group of four.
 - **Per user:** one session (a browser page; a gradio_client ``Client``, which has a session of its own; a plain

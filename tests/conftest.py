@@ -87,6 +87,30 @@ def tiny_image_dataset(tmp_path):
     return make_image_folder(tmp_path / "images")
 
 
+def make_mnist_like(folder: Path, rows: int, seed: int = 0) -> Path:
+    """A labelled 28x28 grayscale dataset laid out as the local MNIST copy is (``train.parquet``: an ``image``
+    column and a ``label`` ClassLabel 0-9). Row i is of class i % 10: a bright bar whose place says the class, on
+    faint noise, so a classifier can learn it."""
+    import io
+
+    from datasets import ClassLabel, Dataset, Features
+    from datasets import Image as ImageFeature
+
+    rng = np.random.default_rng(seed)
+    labels = [i % 10 for i in range(rows)]
+    images = []
+    for y in labels:
+        pixels = rng.integers(0, 24, (28, 28), dtype=np.uint8)
+        pixels[4:24, 2 + 2 * y:6 + 2 * y] = 255
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "PNG")
+        images.append({"bytes": buffer.getvalue(), "path": None})
+    features = Features({"image": ImageFeature(), "label": ClassLabel(names=[str(k) for k in range(10)])})
+    folder.mkdir(parents=True, exist_ok=True)
+    Dataset.from_dict({"image": images, "label": labels}, features=features).to_parquet(str(folder / "train.parquet"))
+    return folder
+
+
 # ----------------------------------------------------------------------------- pictures that claim many pixels
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     import struct
@@ -153,15 +177,16 @@ def free_port() -> int:
 
 
 class AppProcess:
-    """`python app.py` running in a process of its own on a loopback port, with its embedded weights."""
+    """`python app.py` running in a process of its own on a loopback port, with its embedded weights (``args``:
+    more command-line arguments)."""
 
-    def __init__(self, port: int, log_path: Path):
+    def __init__(self, port: int, log_path: Path, args: tuple[str, ...] = ()):
         import subprocess
 
         self.port, self.url, self.log_path = port, f"http://127.0.0.1:{port}", log_path
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "2"}
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *args], cwd=ROOT,
                                      stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self.pid = self.proc.pid
 
@@ -216,8 +241,11 @@ def launch_chromium(playwright):
 
 @pytest.fixture(scope="session")
 def app_process(tmp_path_factory):
-    """The app exactly as users start it (`python app.py`, its launch options, embedded weights)."""
-    app = AppProcess(free_port(), tmp_path_factory.mktemp("app") / "app.log")
+    """The app exactly as users start it (`python app.py`, its launch options, embedded weights), with a made-up
+    MNIST for the Digits tab's classifier section (``--mnist``): 10,500 rows, so that the embedded cGAN's 10,000
+    held-out rows leave 500 to train on. Nothing is downloaded, and the real data is not needed."""
+    mnist = make_mnist_like(tmp_path_factory.mktemp("mnist-like"), 10_500)
+    app = AppProcess(free_port(), tmp_path_factory.mktemp("app") / "app.log", ("--mnist", str(mnist)))
     try:
         app.wait_ready()
         yield app

@@ -262,19 +262,20 @@ def test_command_line_options(monkeypatch):
             order.append("serving")
 
     order, preloaded = [], threading.Event()
-    monkeypatch.setattr(app, "build_demo", lambda models: FakeDemo())
+    monkeypatch.setattr(app, "build_demo", lambda models, mnist=None: captured.update(mnist=mnist) or FakeDemo())
     monkeypatch.setattr(app, "preload", lambda models, demo: (order.append("preload"), preloaded.set()))
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     app.main([])
-    assert captured["launch"]["server_port"] == 7999
+    assert captured["launch"]["server_port"] == 7999 and captured["mnist"] is None
     assert preloaded.wait(10) and order.index("listening") < order.index("preload")  # the server listens first
-    app.main(["--host", "0.0.0.0", "--port", "8123"])
+    app.main(["--host", "0.0.0.0", "--port", "8123", "--mnist", "/data/my-mnist"])
     assert captured["launch"]["server_name"] == "0.0.0.0" and captured["launch"]["server_port"] == 8123
-    assert captured["queue"]["max_size"] == app.QUEUE_SIZE
+    assert captured["queue"]["max_size"] == app.QUEUE_SIZE and captured["mnist"] == "/data/my-mnist"
 
 
-# The endpoints and their parameters as before the progress bars and the first-visit defaults: a ``progress``
-# argument is Gradio's, never an API parameter, and page-load events are not endpoints.
+# The endpoints and their parameters as before the progress bars and the first-visit defaults (/digits_gan_train
+# came later, beside them): a ``progress`` or ``request`` argument is Gradio's, never an API parameter, and page-load
+# events are not endpoints.
 API = {
     # the Faces tab's model choice is a last parameter with a default: today's calls (without it) still work
     "/faces": [("seed", "Number"), ("num_images", "Slider"), ("truncation", "Slider"), ("model", "Radio")],
@@ -286,6 +287,8 @@ API = {
     "/faces_edit": [("seed", "Number"), ("truncation", "Slider")] + [(f"strength_{i + 1}", "Slider") for i in range(6)],
     "/digits": [("digit", "Dropdown"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
     "/digits_same_style": [("seed", "Number"), ("num_styles", "Slider"), ("truncation", "Slider")],
+    "/digits_gan_train": [("real_per_class", "Radio"), ("gan_per_class", "Slider"), ("steps", "Slider"),
+                          ("seed", "Number")],
     "/birds": [("prompt", "Textbox"), ("seed", "Number"), ("count", "Slider"), ("truncation", "Slider")],
     "/birds_vary_word": [("prompt", "Textbox"), ("seed", "Number"), ("num_rows", "Slider"), ("truncation", "Slider")],
     "/maps": [("image", "Image"), ("direction", "Radio"), ("mode", "Radio"), ("model", "Radio")],  # model: optional

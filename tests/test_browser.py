@@ -398,6 +398,39 @@ def test_maps_model_choice_both_models_and_the_cycle_view(page):
     decoded(page, "#maps-cycle", 4)
 
 
+# ----------------------------------------------------------------------------- do GAN digits train a classifier?
+def test_gan_digits_train_a_classifier_live(page):
+    """The Digits tab's classifier section on the app's made-up MNIST (conftest's app_process passes --mnist): with 5
+    real and 10 cGAN digits per class and 50 steps, the three accuracies come side by side with the learning curves'
+    plot and a note on what was done, and the progress bar showed the training steps."""
+    open_tab(page, "digits")
+    decoded(page, "#digits-gallery", 8)
+    open_accordion(page, "Do GAN digits train a classifier?")
+    page.locator("#digits-gan-real").get_by_label("5", exact=True).check()
+    set_number(page, "number input for cGAN digits per class", 10)
+    set_number(page, "number input for Training steps (each classifier)", 50)
+    page.evaluate(PROGRESS_WATCH)
+    page.get_by_role("button", name="Train the three classifiers").click()
+    note = visible(page.locator("#digits-gan-note"))
+    wait_until(lambda: "Training took" in note.inner_text(), "the run's note")
+    assert "Each classifier: 50 steps of 64, on 50 real digits; the same + 100 cGAN digits; 100 cGAN digits only" \
+        in note.inner_text()
+    texts = "sel => [...document.querySelectorAll(sel)].map(t => t.textContent.replace('\u22ee', '').trim())"
+    headers = page.evaluate(texts, "#digits-gan-accuracies th")  # (a header ends with its menu button's glyph)
+    cells = page.evaluate(texts, "#digits-gan-accuracies td")
+    assert [h for h in headers if h] == ["Real only", "Real + GAN", "GAN only"], headers
+    accuracies = [float(c) for c in cells if c]
+    assert len(accuracies) == 3 and all(0 <= a <= 100 for a in accuracies), cells
+    lines = wait_until(lambda: page.evaluate("""() => [...document.querySelectorAll(
+        '#digits-gan-curves svg.marks .mark-line path')].filter(p => p.getAttribute('d')).length"""), "three curves")
+    assert lines == 3
+    legend = page.locator("#digits-gan-curves svg.marks").text_content()
+    assert all(t in legend for t in ("Real only", "Real + GAN", "GAN only")), legend
+    seen = page.evaluate("() => window.__progress")
+    assert any(re.search(r"(Real only|Real \+ GAN|GAN only): step \d+/50", s) for s in seen), seen
+    no_error_toast(page)
+
+
 # ----------------------------------------------------------------------------- playground
 def test_playground_trains_its_frames_advance_and_stop_stops_it(page):
     open_tab(page, "playground")

@@ -419,3 +419,189 @@ def test_embedded_weights_draw_the_asked_digits():
     out = pipe(labels=range(10), num_images=20, seed=123_456, output_type="pt")
     acc = label_accuracy(classifier, out.images * 2 - 1, out.labels)  # "pt" is [0, 1]; the judge reads [-1, 1]
     assert acc["overall"] >= 0.95, acc  # the full measurement (10,000 digits) is in docs/digits.md
+
+
+# ----------------------------------------------------------------------------- do GAN digits train a classifier?
+@pytest.fixture(scope="module")
+def mnist_like(tmp_path_factory):
+    """200 rows, 20 per class (conftest.make_mnist_like): with 50 held out, 12-18 of each class left to train on."""
+    from conftest import make_mnist_like
+
+    return make_mnist_like(tmp_path_factory.mktemp("mnist-like"), 200)
+
+
+@pytest.fixture
+def held_out(mnist_like):
+    from gan_models.judges.gan_train import HeldOutDigits
+
+    return HeldOutDigits.load(str(mnist_like), holdout=50, holdout_seed=0)
+
+
+def test_the_test_digits_are_the_held_out_rows_and_the_real_ones_the_training_rows(held_out, mnist_like):
+    from gan_models.data import holdout_split, load_labelled_tensors
+
+    images, labels, _ = load_labelled_tensors(str(mnist_like), size=28, mode="L")
+    train_rows, held_rows = holdout_split(200, 50, 0)  # what train_cgan.py --holdout 50 --holdout_seed 0 holds out
+    test_images, test_labels = held_out.test()
+    assert torch.equal(test_images, images[held_rows]) and torch.equal(test_labels, labels[held_rows])
+    first, _ = held_out.test(20)
+    assert torch.equal(first, images[held_rows[:20]])
+    real, real_labels = held_out.real(5, seed=3)
+    assert real_labels.tolist() == [k for k in range(10) for _ in range(5)]
+    pool = {images[i].numpy().tobytes(): i for i in train_rows}  # every picture of the rows the cGAN trained on
+    rows = [pool.get(x.numpy().tobytes()) for x in real]
+    assert None not in rows and len(set(rows)) == 50 and all(labels[r] == y for r, y in zip(rows, real_labels))
+    again, _ = held_out.real(5, seed=3)
+    other, _ = held_out.real(5, seed=4)
+    assert torch.equal(real, again) and not torch.equal(real, other)
+    with pytest.raises(InputError, match=r"has \d+ training digits of class \d, fewer than the 50 per class"):
+        held_out.real(50, seed=0)
+
+
+def test_the_cgan_split_comes_from_its_training_args_else_the_embedded_one(tmp_path):
+    from gan_models.judges.gan_train import cgan_holdout
+
+    assert cgan_holdout(DEMOS["digits"].embedded)[:2] == (10_000, 0)  # the embedded weights (docs/digits.md)
+    assert cgan_holdout(None)[:2] == (10_000, 0)
+    (tmp_path / "training_args.json").write_text(json.dumps({"holdout": 5000, "holdout_seed": 3, "lr": 2e-4}))
+    assert cgan_holdout(tmp_path) == (5000, 3, str(tmp_path / "training_args.json"))
+
+
+def test_a_run_trains_three_classifiers_and_tests_them_on_held_out_digits(held_out, pipe):
+    from gan_models.judges.gan_train import compare
+
+    said = []
+    result = compare(held_out, pipe, 5, 10, 50, seed=1, progress=lambda f, m: said.append((f, m)))
+    assert (result["num_test"], result["holdout"], result["steps"]) == (50, 50, 50)
+    sizes = {arm: result[arm]["train_size"] for arm in ("real", "real+gan", "gan")}
+    assert sizes == {"real": 50, "real+gan": 150, "gan": 100}
+    for arm in ("real", "real+gan", "gan"):
+        curve = result[arm]["curve"]
+        assert [step for step, _ in curve] == [0, 10, 20, 30, 40, 50]
+        assert all(0 <= acc <= 1 for _, acc in curve) and result[arm]["accuracy"] == curve[-1][1]
+        assert all(acc * 50 == pytest.approx(round(acc * 50)) for _, acc in curve)  # a share of the 50 test digits
+    assert result["real"]["accuracy"] > 0.5  # the made-up digits are easy: a bar whose place is the class
+    assert said[-1] == (1.0, "GAN only: step 50/50") and [f for f, _ in said] == sorted(f for f, _ in said)
+    again = compare(held_out, pipe, 5, 10, 50, seed=1)
+    for arm in ("real", "real+gan", "gan"):
+        assert again[arm]["curve"] == result[arm]["curve"]  # a seed gives the same run
+
+
+@pytest.mark.parametrize("real, gan, steps, seed, message", [
+    (7, 100, 200, 0, "real digits per class must be one of 5, 10, 50, got 7"),
+    (0, 100, 200, 0, "real digits per class must be between 1 and 50, got 0"),
+    (500, 100, 200, 0, "real digits per class must be between 1 and 50, got 500"),
+    (5, 9, 200, 0, "GAN digits per class must be between 10 and 500, got 9"),
+    (5, 501, 200, 0, "GAN digits per class must be between 10 and 500, got 501"),
+    (5, math.nan, 200, 0, "GAN digits per class must be a finite number"),
+    (5, 100, 49, 0, "training steps must be between 50 and 1000, got 49"),
+    (5, 100, 10**6, 0, "training steps must be between 50 and 1000"),
+    (5, 100, 200, -1, "seed must be between"),
+])
+def test_out_of_range_counts_are_refused_with_a_clear_message(held_out, pipe, real, gan, steps, seed, message):
+    from gan_models.judges.gan_train import compare
+
+    with pytest.raises(InputError, match=message):
+        compare(held_out, pipe, real, gan, steps, seed)
+
+
+@pytest.fixture
+def gan_train_fn(tiny_digits_folder, mnist_like):
+    """The tab's action on the tiny cGAN, whose training_args.json says it held out 50 rows (seed 0)."""
+    from gan_models.judges.gan_train import DigitsSource
+    from tabs.digits import make_gan_train_fn
+
+    (tiny_digits_folder / "training_args.json").write_text(json.dumps({"holdout": 50, "holdout_seed": 0}))
+    return make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False),
+                             DigitsSource([str(mnist_like)]))
+
+
+def test_the_tab_shows_three_accuracies_their_curves_and_what_was_done(gan_train_fn):
+    accuracies, curves, note = gan_train_fn(5, 10, 50, 2, progress=None)
+    assert list(accuracies.columns) == ["Real only", "Real + GAN", "GAN only"] and len(accuracies) == 1
+    real, mixed, gan = accuracies.iloc[0].tolist()
+    assert all(0 <= a <= 100 for a in (real, mixed, gan))
+    assert list(curves.columns) == ["step", "accuracy (%)", "trained on"] and len(curves) == 3 * 6
+    last = curves[curves["step"] == 50].set_index("trained on")["accuracy (%)"]
+    assert [last["Real only"], last["Real + GAN"], last["GAN only"]] == [real, mixed, gan]
+    assert "50 real digits the cGAN never saw" in note and "of the 50 rows its training held out, seed 0" in note
+    assert "on 50 real digits; the same + 100 cGAN digits; 100 cGAN digits only (seed 2)" in note
+
+
+@pytest.mark.parametrize("real, gan, steps, message", [
+    (7, 100, 200, "real digits per class must be one of 5, 10, 50, got 7"),
+    (5, 10_000, 200, "GAN digits per class must be between 10 and 500, got 10000"),
+    (5, 100, 5000, "training steps must be between 50 and 1000, got 5000"),
+])
+def test_the_tab_refuses_out_of_range_counts(gan_train_fn, real, gan, steps, message):
+    with pytest.raises(gr.Error, match=message):
+        gan_train_fn(real, gan, steps, 0, progress=None)
+
+
+def test_without_the_dataset_the_section_says_how_to_get_it(tiny_digits_folder, tmp_path, monkeypatch):
+    """No local copy and the Hub out of reach (the suite runs offline): a message naming both and the ways to get
+    MNIST, not a crash; the Hub is not asked again at once (offline it takes about 26 s to give up)."""
+    from conftest import make_mnist_like
+    from gan_models import data
+    from gan_models.judges.gan_train import DigitsSource
+    from tabs.digits import make_gan_train_fn
+
+    asked, load = [], data.load_hf_dataset
+    monkeypatch.setattr("gan_models.judges.gan_train.load_hf_dataset", lambda name, split: asked.append(name)
+                        or load(name, split))
+    missing = tmp_path / "no-mnist-here"
+    fn = make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False),
+                           DigitsSource([str(missing), "nobody/no-such-mnist"]))
+    for _ in range(2):
+        with pytest.raises(gr.Error) as info:
+            fn(10, 100, 200, 0, progress=None)
+        message = info.value.message
+        assert message.startswith("This section needs the MNIST dataset") and f"{missing} not found" in message
+        assert "'nobody/no-such-mnist'" in message and "--mnist FOLDER_OR_HUB_ID" in message
+        assert "load_dataset('ylecun/mnist', split='train').to_parquet('../shared/data/mnist/train.parquet')" in message
+    assert asked == [str(missing), "nobody/no-such-mnist", str(missing)]  # the folder is looked at again
+    make_mnist_like(missing, 200)  # a copy put there later is found
+    (tiny_digits_folder / "training_args.json").write_text(json.dumps({"holdout": 50, "holdout_seed": 0}))
+    assert len(fn(5, 10, 50, 0, progress=None)) == 3
+
+
+def test_a_dataset_that_is_not_the_cgans_gets_a_clear_message(tiny_digits_folder, mnist_like):
+    """200 rows, while the cGAN (no training_args.json: the embedded split) held out 10,000: not its dataset."""
+    from gan_models.judges.gan_train import DigitsSource
+    from tabs.digits import make_gan_train_fn
+
+    fn = make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False),
+                           DigitsSource([str(mnist_like)]))
+    with pytest.raises(gr.Error, match="The real digits cannot be used: .* has 200 rows: the cGAN held out 10000"):
+        fn(5, 10, 50, 0, progress=None)
+
+
+def test_one_run_at_a_time_per_browser_session(gan_train_fn):
+    """A second press in the same session while its run goes is refused; another session runs; once the first run
+    has ended, the same session runs again."""
+    import threading
+
+    class Request:
+        def __init__(self, session_hash):
+            self.session_hash = session_hash
+
+    started, release, results = threading.Event(), threading.Event(), []
+
+    def held(fraction, desc=None):  # the first run's progress bar: its training waits here until released
+        if desc.startswith("Real only: step"):
+            started.set()
+            release.wait(30)
+
+    first = threading.Thread(target=lambda: results.append(gan_train_fn(5, 10, 50, 0, request=Request("a"),
+                                                                        progress=held)))
+    first.start()
+    assert started.wait(30)
+    try:
+        with pytest.raises(gr.Error, match="A training run of yours is still going"):
+            gan_train_fn(5, 10, 50, 0, request=Request("a"), progress=None)
+        assert len(gan_train_fn(5, 10, 50, 0, request=Request("b"), progress=None)) == 3
+    finally:
+        release.set()
+        first.join(60)
+    assert len(results) == 1 and len(results[0]) == 3
+    assert len(gan_train_fn(5, 10, 50, 0, request=Request("a"), progress=None)) == 3

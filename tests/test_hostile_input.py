@@ -85,8 +85,8 @@ def expect_error(client, args, api_name, *fragments):
 def test_every_endpoint_is_covered(server):
     client, _ = server
     names = {name for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
-    assert {"/faces", "/faces_interpolate", "/faces_project", "/digits", "/digits_same_style", "/birds",
-            "/birds_vary_word", "/maps", "/maps_sketch", "/maps_compare", "/maps_cycle", "/upscale",
+    assert {"/faces", "/faces_interpolate", "/faces_project", "/digits", "/digits_same_style", "/digits_gan_train",
+            "/birds", "/birds_vary_word", "/maps", "/maps_sketch", "/maps_compare", "/maps_cycle", "/upscale",
             "/playground"} <= names
 
 
@@ -104,6 +104,10 @@ def test_every_endpoint_is_covered(server):
     (("", 0, 1, 1.0), "/digits", ["choices"]),
     (("all", 0, 10**6, 1.0), "/digits", ["maximum"]),
     ((0, 10**6, 1.0), "/digits_same_style", ["maximum"]),
+    ((7, 100, 200, 0), "/digits_gan_train", ["choices"]),
+    ((10, 10**6, 200, 0), "/digits_gan_train", ["maximum"]),
+    ((10, 100, 1, 0), "/digits_gan_train", ["minimum"]),
+    ((10, 100, 200, -1), "/digits_gan_train", ["minimum", "seed"]),
     (("", 0, 8, 1.0), "/birds", ["description of a bird"]),
     (("   \n\t ", 0, 8, 1.0), "/birds", ["description of a bird"]),
     (("a red bird", 0, 10**6, 1.0), "/birds", ["maximum"]),
@@ -139,6 +143,7 @@ def test_a_prompt_with_lone_surrogates_is_answered(server):
 GOOD_ARGS = {
     "faces": [1, 2, 0.8], "faces_interpolate": [0, 1, 3, 0.8], "digits": ["7", 0, 2, 1.0],
     "digits_same_style": [0, 2, 1.0], "birds": ["a red bird", 0, 2, 1.0], "birds_vary_word": ["a red bird", 0, 1, 1.0],
+    "digits_gan_train": [5, 10, 50, 0],
     "playground": ["ring", "ns", 0.001, 0.001, 1, 64, 0],
     "faces_project": [{"background": None, "layers": [], "composite": None}, 10, 0],  # numbers are checked first
     "maps_cycle": [None, "a2b", "tiles", "pix2pix", 2.0, 25.0],  # numbers are checked first
@@ -151,6 +156,8 @@ OUR_NAN_MESSAGES = {
     ("digits", 2): "number of images per digit must be a finite number", ("digits", 3): "truncation must be a finite",
     ("digits_same_style", 1): "number of styles must be a finite number",
     ("digits_same_style", 2): "truncation must be a finite number",
+    ("digits_gan_train", 1): "GAN digits per class must be a finite number",
+    ("digits_gan_train", 2): "training steps must be a finite number",
     ("birds", 2): "number of birds must be a finite number", ("birds", 3): "truncation must be a finite number",
     ("birds_vary_word", 2): "number of rows must be a finite number",
     ("birds_vary_word", 3): "truncation must be a finite number",
@@ -161,6 +168,8 @@ OUR_NAN_MESSAGES = {
 }
 NUMBER_SLOTS = [(name, i) for name, args in GOOD_ARGS.items() for i, v in enumerate(args)
                 if isinstance(v, (int, float)) and not isinstance(v, bool)]
+# Numbers picked from a list (a Radio): Gradio refuses any value not in it, and says which ones are.
+NUMBER_CHOICES = {("digits_gan_train", 0)}
 
 
 def test_every_number_parameter_is_in_the_table(server):
@@ -168,7 +177,7 @@ def test_every_number_parameter_is_in_the_table(server):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     numbers = {(name.strip("/"), i) for name, ep in api.items() for i, p in enumerate(ep["parameters"])
                if p["component"] in ("Number", "Slider")}
-    assert numbers == set(NUMBER_SLOTS)
+    assert numbers == set(NUMBER_SLOTS) - NUMBER_CHOICES
     floats = {(name.strip("/"), i) for name, ep in api.items() for i, p in enumerate(ep["parameters"])
               if p["component"] == "Slider" or p["python_type"]["type"] == "float"}
     assert floats == set(OUR_NAN_MESSAGES)
@@ -184,7 +193,9 @@ def test_nan_infinity_and_huge_numbers_get_a_clear_message(server, name, index):
         assert "event: error" in stream, (bad, stream[:300])
         error = json.loads(stream.split("event: error", 1)[1].split("data:", 1)[1].strip())["error"]
         assert error and error != "Error", (bad, error)
-        if bad == "NaN" and (name, index) in OUR_NAN_MESSAGES:
+        if (name, index) in NUMBER_CHOICES:
+            assert "is not in the list of choices" in error, (bad, error)
+        elif bad == "NaN" and (name, index) in OUR_NAN_MESSAGES:
             assert OUR_NAN_MESSAGES[name, index] in error, error      # our check, not a crash further in
         elif bad != "NaN":
             assert any(w in error for w in ("maximum", "minimum", "between", "preprocess")), (bad, error)

@@ -136,9 +136,10 @@ def test_long_requests_take_at_most_their_share_of_the_queue():
 def test_long_requests_share_one_group_of_two_and_cheap_ones_run_in_their_own():
     demo = app.build_demo(Models(use_hub=False))
     long = [fn for fn in demo.fns.values() if fn.concurrency_id == LONG_ID]
-    assert sorted(fn.fn.__name__ for fn in long) == ["interpolate", "project", "translate", "upscale", "walk"]
+    assert sorted(fn.fn.__name__ for fn in long) == ["gan_train", "interpolate", "project", "translate", "upscale",
+                                                     "walk"]
     assert sorted(fn.api_name for fn in long if fn.api_visibility != "private") == [  # walk: on the page only
-        "faces_interpolate", "faces_project", "maps", "upscale"]
+        "digits_gan_train", "faces_interpolate", "faces_project", "maps", "upscale"]
     assert {fn.concurrency_limit for fn in long} == {2}
     cheap = [fn for fn in demo.fns.values() if fn.api_name in ("faces", "digits", "digits_same_style", "birds",
                                                                    "birds_vary_word", "maps_sketch")]

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from gan_models.data import holdout_split, load_labelled_tensors, to_float  # noqa: E402
+from gan_models.data import holdout_split, load_labelled_tensors, random_shift, to_float  # noqa: E402
 from gan_models.judges.mnist_classifier import MNISTClassifier, label_accuracy  # noqa: E402
 
 
@@ -45,19 +45,6 @@ def parse_args(argv=None):
     a("--threads", type=int, default=None)
     a("--fp16", action="store_true", help="save the weights in fp16 (accuracy is measured after the conversion)")
     return parser.parse_args(argv)
-
-
-def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """Shift each image by up to ``max_shift`` pixels (zero padding = background -1)."""
-    if max_shift <= 0:
-        return x
-    n, _, h, w = x.shape
-    padded = F.pad(x, (max_shift,) * 4, value=-1.0)
-    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
-    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
-    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]   # N x 1 x H x 1
-    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]   # N x 1 x 1 x W
-    return padded[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
 
 
 def main(args) -> Path:
