@@ -131,6 +131,13 @@ def open_upload(path) -> Image.Image:
                        f"({type(err).__name__}).", print_exception=False) from err
 
 
+# The first load of two demos at once (the preload thread and a first request for another tab) imported diffusers
+# in two threads at once, and one of them could find it half initialised ("cannot import name 'DiffusionPipeline'
+# from 'diffusers'"): diffusers' lazy module is not safe to import from two threads. Imports take this lock; once
+# a pipeline module is imported, taking it again costs microseconds.
+_IMPORTS = threading.Lock()
+
+
 class Models:
     """Each demo's pipeline, loaded on first use (thread-safe), with where its weights came from."""
 
@@ -150,6 +157,8 @@ class Models:
             return loaded
         with self._lock(demo.name):  # the first requests for a demo wait for one load, not one each
             if demo.name not in self._loaded:
+                with _IMPORTS:  # one thread at a time imports diffusers and the pipeline modules (see _IMPORTS)
+                    demo.pipeline_class()
                 source, revision = self.sources.get(demo.name, (None, None))
                 try:
                     self._loaded[demo.name] = load_demo(demo, source, revision, use_hub=self.use_hub)

@@ -74,3 +74,42 @@ def test_generated_files_live_15_minutes(tmp_path, monkeypatch):
         os.utime(tmp_path / name, (now - age, now - age))
     common.prune_outputs()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["14-minutes.png", "fresh.png"]
+
+
+def test_two_demos_loading_at_once_never_import_their_pipelines_at_the_same_time(monkeypatch, tmp_path):
+    """The preload thread and a first request for another tab used to import diffusers in two threads at once, and one
+    could find it half initialised ("cannot import name 'DiffusionPipeline' from 'diffusers'"). The first imports of
+    pipeline modules now take one lock: here two demos' (slow) imports never overlap, and both loads finish."""
+    import dataclasses
+    import threading
+    import time
+
+    import tabs.common as common
+    from gan_models.registry import DEMOS
+
+    inside, overlaps = [], []
+
+    def slow_import(cls):  # the first call imports (slowly), later ones find the module imported
+        imported = []
+
+        def pipeline_class():
+            if not imported:
+                if inside:
+                    overlaps.append(True)
+                inside.append(True)
+                time.sleep(0.3)
+                inside.pop()
+                imported.append(True)
+            return cls
+        return pipeline_class
+
+    demos = [dataclasses.replace(DEMOS[name], pipeline_class=slow_import(DEMOS[name].pipeline)) for name in
+             ("faces", "digits")]
+    monkeypatch.setattr(common, "load_demo", lambda demo, *a, **k: (demo.pipeline, demo.name)[1])  # as load_demo
+    models = common.Models(use_hub=False)
+    threads = [threading.Thread(target=models.get, args=(demo,)) for demo in demos]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not overlaps and models._loaded == {"faces": "faces", "digits": "digits"}
