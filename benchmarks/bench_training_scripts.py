@@ -40,6 +40,7 @@ SCRIPTS = {
     "text2img": ("train_text2img.py", 16, ["--holdout_classes", "0", "--holdout", "16", "--captions_per_image", "2"]),
     "pix2pix": ("train_pix2pix.py", 16, ["--direction", "b2a", "--holdout", "0"]),
     "cyclegan": ("train_cyclegan.py", 4, ["--holdout", "0"]),  # images/s: aerial crops (as many maps with them)
+    "stylegan": ("train_stylegan.py", 32, ["--holdout", "0"]),
 }
 
 
@@ -55,7 +56,7 @@ def make_dataset(script: str, folder: Path, rows: int) -> Path:
     import datasets
 
     rng = np.random.default_rng(0)
-    if script == "dcgan":
+    if script in ("dcgan", "stylegan"):
         data = {"image": [blob(rng, 64) for _ in range(rows)]}
         features = datasets.Features({"image": datasets.Image()})
     elif script == "cgan":
@@ -84,7 +85,7 @@ def run_once(script: str, data: Path, out: Path, args, precision: str, batch: in
     """One short run of the script in a fresh process (Accelerate's state is per process)."""
     file, _, extra = SCRIPTS[script]
     half = max(1, args.steps // 2)
-    cmd = [sys.executable, str(TRAINING / file), "--dataset", str(data), "--output_dir", str(out),
+    cmd = [sys.executable, str(Path(args.training_dir) / file), "--dataset", str(data), "--output_dir", str(out),
            "--batch_size", str(batch), "--max_steps", str(args.steps), "--log_steps", str(half),
            "--sample_steps", str(10 ** 9), "--checkpointing_steps", str(10 ** 9), "--mixed_precision", precision,
            "--report_to", "none", *extra]
@@ -112,6 +113,9 @@ def main(argv=None):
     parser.add_argument("--precisions", nargs="+", default=["no", "bf16"], choices=["no", "fp16", "bf16"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--tag", default="", help="suffix of the results file (e.g. the GPU's name)")
+    parser.add_argument("--training_dir", default=str(TRAINING),
+                        help="the scripts to time (an older checkout's training/, for a before/after)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each row, one after another")
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,9 +123,10 @@ def main(argv=None):
             data = make_dataset(script, Path(tmp) / script, args.rows)
             for precision in args.precisions:
                 for batch in args.batch_sizes or [SCRIPTS[script][1]]:
-                    out = Path(tmp) / f"run-{script}-{precision}-{batch}"
-                    rows.append(run_once(script, data, out, args, precision, batch))
-                    print(rows[-1], flush=True)
+                    for repeat in range(args.repeats):
+                        out = Path(tmp) / f"run-{script}-{precision}-{batch}-{repeat}"
+                        rows.append(run_once(script, data, out, args, precision, batch))
+                        print(rows[-1], flush=True)
     report("training_scripts" + (f"_{args.tag}" if args.tag else ""), rows)
 
 
