@@ -9,7 +9,7 @@ import re
 import gradio as gr
 from PIL import Image
 
-from gan_models.core.checks import MAX_SEED, InputError, check_seed
+from gan_models.core.checks import MAX_SEED, InputError, check_float, check_seed
 from gan_models.registry import DEMOS
 
 from .common import Models, as_files, user_error
@@ -98,16 +98,16 @@ def make_style_fns(models: Models):
         pipe = models.get(demo).pipeline
         try:
             seed = check_seed(seed)
-            amounts = {i: float(s if s is not None else 0) for i, s in enumerate(strengths)}
+            amounts = {i: check_float(s if s is not None else 0, f"strength_{i + 1}", -5, 5)
+                       for i, s in enumerate(strengths)}
             extra = [i + 1 for i, a in amounts.items() if a and i >= len(pipe.edits)]
             if extra:
                 raise InputError(f"this model has {len(pipe.edits)} named edits; strength_{extra[0]} has none")
             amounts = {i: a for i, a in amounts.items() if i < len(pipe.edits)}
             before = pipe(seeds=[seed], truncation=truncation).images[0]
             after = pipe.edit(seeds=[seed], strengths=amounts, truncation=truncation).images[0]
-        except (InputError, ValueError, TypeError) as err:
-            raise user_error(err if isinstance(err, InputError) else InputError(f"a strength is not a number: {err}")) \
-                from err
+        except InputError as err:
+            raise user_error(err) from err
         moved = [f"{e.name} {amounts[i]:+g}" for i, e in enumerate(pipe.edits) if amounts.get(i)]
         out = Image.new("RGB", (2 * SHOWN + 8, SHOWN), (255, 255, 255))
         out.paste(before.resize((SHOWN, SHOWN), Image.Resampling.LANCZOS), (0, 0))

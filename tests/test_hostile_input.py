@@ -85,7 +85,7 @@ def expect_error(client, args, api_name, *fragments):
 def test_every_endpoint_is_covered(server):
     client, _ = server
     names = {name for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
-    assert {"/faces", "/faces_interpolate", "/faces_project", "/digits", "/digits_same_style", "/digits_gan_train",
+    assert {"/faces", "/faces_interpolate", "/faces_project", "/faces_mix", "/faces_edit", "/digits", "/digits_same_style", "/digits_gan_train",
             "/birds", "/birds_vary_word", "/maps", "/maps_sketch", "/maps_compare", "/maps_cycle", "/upscale",
             "/playground"} <= names
 
@@ -147,6 +147,7 @@ GOOD_ARGS = {
     "playground": ["ring", "ns", 0.001, 0.001, 1, 64, 0],
     "faces_project": [{"background": None, "layers": [], "composite": None}, 10, 0],  # numbers are checked first
     "maps_cycle": [None, "a2b", "tiles", "pix2pix", 2.0, 25.0],  # numbers are checked first
+    "faces_mix": ["0-1", "2", ["coarse"], 0.8], "faces_edit": [0, 0.8, 1.0, 0, 0, 0, 0, 0],
 }
 # Sliders and float Numbers reach our code with NaN (Gradio's range check lets NaN through): our message.
 OUR_NAN_MESSAGES = {
@@ -165,6 +166,8 @@ OUR_NAN_MESSAGES = {
     ("playground", 4): "D steps per G step must be a finite number", ("playground", 5): "network width must be a finite",
     ("faces_project", 1): "steps must be a finite number",
     ("maps_cycle", 4): "noise must be a finite number", ("maps_cycle", 5): "gain must be a finite number",
+    ("faces_mix", 3): "truncation must be a finite number", ("faces_edit", 1): "truncation must be a finite number",
+    **{("faces_edit", i): f"strength_{i - 1} must be a finite number" for i in range(2, 8)},
 }
 NUMBER_SLOTS = [(name, i) for name, args in GOOD_ARGS.items() for i, v in enumerate(args)
                 if isinstance(v, (int, float)) and not isinstance(v, bool)]

@@ -73,7 +73,7 @@ def wait_for(check, what: str, timeout: float = 20):
 
 def test_one_session_over_its_limit_is_refused_with_a_message_and_the_others_are_served(served, held_walks):
     started, let_go = held_walks
-    walk = (0, 1, 4, 0.8)
+    walk = (0, 1, 4, 0.8, "dcgan")  # the tiny DCGAN these tests hold (the default model is the style-based one)
     flooder, other = Client(served, verbose=False), Client(served, verbose=False)
     mine = [flooder.submit(*walk, api_name="/faces_interpolate") for _ in range(PER_SESSION)]
     wait_for(lambda: len(started) == PER_SESSION, "the flooder's long requests to start")
@@ -84,9 +84,9 @@ def test_one_session_over_its_limit_is_refused_with_a_message_and_the_others_are
                        api_name="/faces_project").result(timeout=10)
     theirs = other.submit(*walk, api_name="/faces_interpolate")  # another session: queued, not refused
     t0 = time.monotonic()
-    gallery, used = other.predict(5, 3, 0.8, api_name="/faces")  # cheap requests: answered while both wait
+    gallery, used = other.predict(5, 3, 0.8, "dcgan", api_name="/faces")  # cheap requests: answered while both wait
     assert len(gallery) == 3 and used == 5 and time.monotonic() - t0 < 10
-    assert len(flooder.predict(1, 2, 0.8, api_name="/faces")[0]) == 2
+    assert len(flooder.predict(1, 2, 0.8, "dcgan", api_name="/faces")[0]) == 2
     assert not theirs.done()
     let_go()
     for job in mine + [theirs]:
@@ -100,7 +100,7 @@ def test_plain_http_callers_without_a_session_are_limited_by_their_address(serve
     """/call/<endpoint> (curl) sends no session: each call would be a session of its own and the limit nothing."""
     started, let_go = held_walks
     def call(**headers):
-        return httpx.post(served + "gradio_api/call/faces_interpolate", json={"data": [0, 1, 4, 0.8]}, headers=headers)
+        return httpx.post(served + "gradio_api/call/faces_interpolate", json={"data": [0, 1, 4, 0.8, "dcgan"]}, headers=headers)
 
     accepted = [call() for _ in range(PER_SESSION)]
     assert [r.status_code for r in accepted] == [200] * PER_SESSION
@@ -136,10 +136,10 @@ def test_long_requests_take_at_most_their_share_of_the_queue():
 def test_long_requests_share_one_group_of_two_and_cheap_ones_run_in_their_own():
     demo = app.build_demo(Models(use_hub=False))
     long = [fn for fn in demo.fns.values() if fn.concurrency_id == LONG_ID]
-    assert sorted(fn.fn.__name__ for fn in long) == ["gan_train", "interpolate", "project", "translate", "upscale",
-                                                     "walk"]
+    assert sorted(fn.fn.__name__ for fn in long) == ["compare", "cycle", "gan_train", "interpolate", "project",
+                                                     "translate", "upscale", "walk"]
     assert sorted(fn.api_name for fn in long if fn.api_visibility != "private") == [  # walk: on the page only
-        "digits_gan_train", "faces_interpolate", "faces_project", "maps", "upscale"]
+        "digits_gan_train", "faces_interpolate", "faces_project", "maps", "maps_compare", "maps_cycle", "upscale"]
     assert {fn.concurrency_limit for fn in long} == {2}
     cheap = [fn for fn in demo.fns.values() if fn.api_name in ("faces", "digits", "digits_same_style", "birds",
                                                                    "birds_vary_word", "maps_sketch")]

@@ -60,8 +60,10 @@ def test_same_seed_same_face_and_each_face_depends_on_its_own_seed_only():
     pipe = tiny_pipe()
     first = pixels(pipe(seeds=[5, 6]).images)
     assert np.array_equal(first, pixels(pipe(seeds=[5, 6]).images))
-    assert np.array_equal(first[1], pixels(pipe(seeds=[6]).images)[0])
-    assert not np.array_equal(first[0], first[1])
+    alone = pixels(pipe(seeds=[6]).images)[0]
+    # the same noise and styles; a batch of two may round a pixel differently from a batch of one (BLAS blocking)
+    assert np.abs(first[1].astype(int) - alone).max() <= 1
+    assert np.abs(first[0].astype(int) - alone).mean() > 10            # another seed is another face
     assert pipe(3, seed=2**32 - 2).seeds == [2**32 - 2, 2**32 - 1, 0]
 
 
