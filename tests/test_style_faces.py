@@ -246,3 +246,22 @@ def test_training_saves_g_and_d_and_goes_on_from_the_folder(tmp_path):
     assert json.loads((more / "training_state.json").read_text()) == {"step": 3, "ema_updates": 3}
     rows = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [3] and {"d_loss", "g_loss", "real_logit", "fake_logit"} <= set(rows[0])
+
+    # the folder as the gallery embeds it: G and D in fp16, the named edits kept, no sample grid; training goes on
+    import export_stylegan
+    from gan_models.faces.style_pipeline import EditDirection, set_edits
+    vector = torch.zeros(8)
+    vector[0] = 1.0
+    set_edits(folder, [EditDirection("Test", vector, (0, 4), 0.5, 0, "a note")])
+    embedded = export_stylegan.export(folder, tmp_path / "style_faces")
+    assert [e.name for e in StyleFacesPipeline.from_pretrained(embedded).edits] == ["Test"]
+    assert not list(embedded.glob("*.png")) and (embedded / "README.md").is_file()
+    for part in ("generator", "discriminator"):
+        assert {t.dtype for t in load_file(embedded / part / "diffusion_pytorch_model.safetensors").values()} == \
+            {torch.float16}, part
+    assert json.loads((embedded / "training_state.json").read_text()) == state
+    on = train_stylegan.main(train_stylegan.parse_args(tiny_train_args(
+        images, tmp_path / "d", "--resume_from_weights", str(embedded), "--max_steps", "3")))
+    assert json.loads((on / "training_state.json").read_text()) == {"step": 3, "ema_updates": 3}
+    with pytest.raises(SystemExit, match="carries no discriminator/"):
+        export_stylegan.export(tmp_path / "a" / "checkpoints", tmp_path / "x")

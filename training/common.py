@@ -745,6 +745,33 @@ def save_pipeline(pipe, folder: str | Path, *, discriminator: nn.Module | None =
                                                                          **save_kwargs))
 
 
+EXPORT_CARRIED = ("README.md", "metrics.json", "training_args.json")
+
+
+def export_gan_folder(folder: str | Path, out: str | Path, pipeline_class, discriminator_class, script: str) -> Path:
+    """A run's pipeline folder (``<output_dir>/pipeline`` or ``best_generator``, fp32, with a sample grid) copied as
+    the gallery embeds it: the generator(s) and D in fp16 (half the size; D so that ``--resume_from_weights`` goes on
+    from the copy), ``training_state.json``, the model card, ``metrics.json``, ``training_args.json``, the module file
+    and the pipeline's config (named edits and all); never the sample grid, whose pictures may come from the dataset,
+    which the project does not ship."""
+    from gan_models.core.pipelines import DISCRIMINATOR_DIR, read_training_state
+
+    folder, out = Path(folder), Path(out)
+    if out.resolve() == folder.resolve():
+        raise SystemExit("error: write the copy somewhere else (OUT must differ from FOLDER)")
+    state = read_training_state(folder)
+    if state is None or not (folder / DISCRIMINATOR_DIR).is_dir():
+        raise SystemExit(f"error: {folder} carries no {DISCRIMINATOR_DIR}/ and training_state.json: give the "
+                         f"pipeline folder {script} wrote (<output_dir>/pipeline or best_generator)")
+    pipe = pipeline_class.from_pretrained(folder)
+    d = discriminator_class.load_strict(folder / DISCRIMINATOR_DIR)
+    save_pipeline(pipe, out, discriminator=d, step=state["step"], ema_updates=state["ema_updates"], fp16=True)
+    for name in EXPORT_CARRIED:
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, out / name)
+    return out
+
+
 def load_gan_folder(G: nn.Module, D: nn.Module, folder: str | Path) -> dict:
     """Load a pipeline folder saved with its discriminator into ``G`` and ``D`` (strict); returns its training state."""
     from gan_models.core.modeling import WEIGHTS_NAME, WeightsError, load_weights_into

@@ -13,34 +13,17 @@ columns are pictures from the dataset, which the project does not ship.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from gan_models.core.pipelines import DISCRIMINATOR_DIR, read_training_state  # noqa: E402
 from gan_models.maps.cycle_pipeline import CycleGANPipeline  # noqa: E402
 from gan_models.maps.cyclegan import CycleGANDiscriminator  # noqa: E402
 
-CARRIED = ("README.md", "metrics.json", "training_args.json")
-
 
 def export(folder: str | Path, out: str | Path) -> Path:
-    folder, out = Path(folder), Path(out)
-    if out.resolve() == folder.resolve():
-        raise SystemExit("error: write the copy somewhere else (OUT must differ from FOLDER)")
-    state = read_training_state(folder)
-    if state is None or not (folder / DISCRIMINATOR_DIR).is_dir():
-        raise SystemExit(f"error: {folder} carries no {DISCRIMINATOR_DIR}/ and training_state.json: give the "
-                         "pipeline folder train_cyclegan.py wrote (<output_dir>/pipeline or best_generator)")
-    pipe = CycleGANPipeline.from_pretrained(folder)
-    d = CycleGANDiscriminator.load_strict(folder / DISCRIMINATOR_DIR)
-    common.save_pipeline(pipe, out, discriminator=d, step=state["step"], ema_updates=state["ema_updates"], fp16=True)
-    for name in CARRIED:
-        if (folder / name).is_file():
-            shutil.copy2(folder / name, out / name)
-    return out
+    return common.export_gan_folder(folder, out, CycleGANPipeline, CycleGANDiscriminator, "train_cyclegan.py")
 
 
 def main(argv=None):
