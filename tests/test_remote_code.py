@@ -242,6 +242,7 @@ def calls_for(pipe, files: dict[str, str]) -> list[dict]:
                {"method": "upscale", "args": [randn(1, 3, 20, 20, seed=1), "srresnet"]},
                {"method": "prepare", "args": [{"$image": files["strip"]}]},
                {"method": "check_model", "args": ["bicubic"]},
+               {"method": "check_size", "args": [300, 200]},
                {"method": "scale"}]
     elif isinstance(pipe, StyleFacesPipeline):
         g = pipe.generator
