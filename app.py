@@ -7,7 +7,8 @@
 
 Every tab's main action is an API endpoint (/faces, ...) that gradio_client can call.
 Models load lazily, once, on the first request that needs them; building the page loads
-none, so the server listens first. Each tab is built by one function in tabs/.
+none and imports neither torch nor diffusers, so the server listens first. Each tab is built
+by one function in tabs/.
 """
 
 from __future__ import annotations
@@ -143,9 +144,10 @@ def main(argv=None):
     models = Models(sources, use_hub=True if args.hub else None)
     demo = set_up_queue(build_demo(models, args.mnist))  # loads no model: the first visits are page-load events
     demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, **LAUNCH_OPTIONS)
-    # Listening: now the first tab's model (and diffusers, about 3 s of imports) loads, before anyone asks for it
-    # (the other tabs load on their first use). A request that arrives first waits for this same load. (Started
-    # any earlier, it would only delay listening: imports hold the interpreter's lock, so they do not overlap.)
+    # Listening: now the first tab's model (with torch and diffusers: seconds of imports) loads, before anyone asks
+    # for it (the other tabs load on their first use). A request that arrives first waits for this same load.
+    # (Started any earlier, it would only delay listening: imports hold the interpreter's lock, so they do not
+    # overlap.)
     threading.Thread(target=preload, args=(models, DEMOS["style_faces"]), daemon=True, name="preload-faces").start()
     demo.block_thread()
 

@@ -16,7 +16,7 @@ import time
 
 from bench_digits import training_running
 from timing import report
-from gan_models.judges.gan_train import LOCAL_MNIST, DigitsSource
+from gan_models.judges.gan_train_settings import LOCAL_MNIST
 from tabs.common import Models
 from tabs.digits import make_gan_train_fn
 
@@ -26,7 +26,7 @@ def main(argv=None):
     parser.add_argument("--mnist", default=LOCAL_MNIST)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    run = make_gan_train_fn(Models(use_hub=False), DigitsSource([args.mnist]))
+    run = make_gan_train_fn(Models(use_hub=False), [args.mnist])
     background = training_running()
     t0 = time.perf_counter()
     run(10, 100, 200, 0, progress=None)

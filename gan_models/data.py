@@ -16,15 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .core.images import square_image
-
-
-class DatasetUnavailable(OSError):
-    """The dataset cannot be had: the Hub is out of reach (offline mode, no network) and nothing is cached, or the
-    local folder named is not there. ``name`` is the dataset as it was asked for."""
-
-    def __init__(self, message: str, name: str):
-        super().__init__(message)
-        self.name = name
+from .dataset_errors import DatasetUnavailable  # defined without torch, for the app's page; raised here
 
 
 def looks_like_folder(name: str) -> bool:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import random
 import threading
 from contextlib import contextmanager
+from typing import Sequence
 
 import gradio as gr
 from PIL import Image
 
 from gan_models.core.checks import MAX_SEED
 from gan_models.core.checks import InputError, check_int
-from gan_models.data import DatasetUnavailable
-from gan_models.judges.gan_train import (ARMS, DEFAULT_GAN, DEFAULT_REAL, DEFAULT_STEPS, HUB_MNIST,
-                                         LIVE_TEST_DIGITS, LOCAL_MNIST, MAX_GAN, MAX_STEPS, MIN_GAN, MIN_STEPS,
-                                         REAL_CHOICES, DigitsSource, cgan_holdout, check_live_settings, compare)
+from gan_models.dataset_errors import DatasetUnavailable
+from gan_models.judges.gan_train_settings import (ARMS, DEFAULT_GAN, DEFAULT_REAL, DEFAULT_STEPS, HUB_MNIST,
+                                                  LIVE_TEST_DIGITS, LOCAL_MNIST, MAX_GAN, MAX_STEPS, MIN_GAN,
+                                                  MIN_STEPS, REAL_CHOICES, cgan_holdout, check_live_settings)
 from gan_models.registry import DEMOS
 
 from .common import Models, as_files, on_first_visit, user_error
@@ -83,10 +84,24 @@ class OneRunPerSession:
                 self._live.discard(session_hash)
 
 
-def make_gan_train_fn(models: Models, source: DigitsSource):
-    """The 'Do GAN digits train a classifier?' action, reading real digits from ``source``."""
+def make_gan_train_fn(models: Models, datasets: Sequence[str]):
+    """The 'Do GAN digits train a classifier?' action, reading real digits from the first of ``datasets`` (local
+    folders or Hub dataset ids) that loads.
+
+    The run (gan_models/judges/gan_train.py) trains with torch, so it is imported by the first run, not while the
+    page is built; so is the DigitsSource that reads ``datasets``, then kept for every later run.
+    """
     demo = DEMOS["digits"]
     runs = OneRunPerSession()
+    made, made_lock = [], threading.Lock()
+
+    def digits_source():
+        from gan_models.judges.gan_train import DigitsSource
+
+        with made_lock:  # two first runs at once share one source (one dataset read, one record of failures)
+            if not made:
+                made.append(DigitsSource(datasets))
+            return made[0]
 
     def gan_train(real_per_class, gan_per_class, steps, seed, request: gr.Request = None, progress=gr.Progress()):
         """Three classifiers (real only, real + cGAN, cGAN only) trained ``steps`` steps each and tested on held-out
@@ -96,6 +111,8 @@ def make_gan_train_fn(models: Models, source: DigitsSource):
         ``request`` and ``progress`` are Gradio's, not API parameters.
         """
         import pandas as pd
+
+        from gan_models.judges.gan_train import compare
 
         try:
             real_per_class, gan_per_class, steps, seed = check_live_settings(real_per_class, gan_per_class, steps,
@@ -107,7 +124,7 @@ def make_gan_train_fn(models: Models, source: DigitsSource):
             pipe = models.get(demo).pipeline
             holdout, holdout_seed, _ = cgan_holdout(getattr(pipe, "name_or_path", None))
             try:
-                digits = source.get(holdout, holdout_seed, progress=say)
+                digits = digits_source().get(holdout, holdout_seed, progress=say)
             except DatasetUnavailable as err:
                 raise user_error(err) from err
             except ValueError as err:  # a dataset that loads but is not the cGAN's (too few rows, other labels)
@@ -180,7 +197,7 @@ def digits_tab(models: Models, mnist: str | None = None):
     """``mnist``: where the classifier section reads real digits (a folder or Hub id); by default the local copy
     at ../shared/data/mnist if there, else ylecun/mnist from the Hub."""
     digits, same_style = make_digits_fns(models)
-    gan_train = make_gan_train_fn(models, DigitsSource([mnist] if mnist else [LOCAL_MNIST, HUB_MNIST]))
+    gan_train = make_gan_train_fn(models, [mnist] if mnist else [LOCAL_MNIST, HUB_MNIST])
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             digit = gr.Dropdown(DIGIT_CHOICES, value="7", label="Digit", info="or 'all' for every digit")

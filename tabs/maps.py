@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from gan_models.core.checks import MAX_SEED
-from gan_models.maps.palette import BRUSHES, MAX_INPUT_PIXELS, blank_canvas, draw_map
+from gan_models.maps.drawing import BRUSHES, MAX_INPUT_PIXELS, blank_canvas, draw_map
 from gan_models.core.checks import InputError, check_float, check_seed
 from gan_models.registry import DEMOS
 

@@ -8,6 +8,10 @@ event was cancelled or the client vanished). Other tabs come first: all workers 
 semaphore of (cores - 1) compute slots, so however many people train at once at least one
 core stays free; each worker thread runs at a lower OS priority (nice +10, Linux); and the
 training chunk per frame shrinks as more sessions train, so everyone still sees frames.
+
+Building the page imports no torch (the app builds every page before it listens): the target shown before any
+training is drawn with numpy (gan_models/playground/plane.py), and the networks and their frames (toy_gan.py,
+render.py) are imported by the first request that builds or draws them.
 """
 
 from __future__ import annotations
@@ -17,15 +21,17 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from gan_models.core.checks import InputError, check_int
-from gan_models.playground.toy_gan import LOSSES, MAX_POINTS, ToyGAN, sample_target
-from gan_models.playground.render import REAL, dots, render, to_pixels, to_plane
+from gan_models.playground.plane import LOSSES, MAX_POINTS, REAL, dots, target_points, to_pixels, to_plane
+
+if TYPE_CHECKING:
+    from gan_models.playground.toy_gan import ToyGAN
 
 from .common import Models, user_error
 from .queue_limits import PLAYGROUND_ID
@@ -167,6 +173,8 @@ def press(session: Session | None) -> Session:
 
 def prepare(session: Session | None, target, loss, lr_g, lr_d, d_steps, width, seed) -> Session:
     """The session's GAN for these settings: new if the target, width, seed or points changed, else reconfigured."""
+    from gan_models.playground.toy_gan import ToyGAN
+
     session = session or Session()
     width = check_int(width, "network width", 4, 256)  # before it is a key: int(NaN) raised a bare ValueError
     key = (target, width, seed, tuple(session.points))
@@ -180,13 +188,22 @@ def prepare(session: Session | None, target, loss, lr_g, lr_d, d_steps, width, s
     return session
 
 
+def _draw(gan: ToyGAN) -> Image.Image:
+    """A frame of ``gan`` (render.py, imported here: the networks exist, so torch is imported already)."""
+    from gan_models.playground.render import render
+
+    return render(gan, SIZE)
+
+
 def _frame(session: Session) -> Image.Image:
     with COMPUTE, session.lock:
-        return render(session.gan, SIZE)
+        return _draw(session.gan)
 
 
 def _worker(session: Session, gan: ToyGAN, stop: threading.Event, frames: queue.Queue,
             max_seconds: float, max_steps: int) -> None:
+    import torch
+
     torch.set_num_threads(1)  # tiny networks: one thread is fastest, and leaves the others' cores alone
     try:  # a lower OS priority for this thread only (Linux): the other tabs' requests come first
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
@@ -202,7 +219,7 @@ def _worker(session: Session, gan: ToyGAN, stop: threading.Event, frames: queue.
                 chunk_end = time.monotonic() + CHUNK_S / max(1, _ACTIVE[0])
                 while time.monotonic() < chunk_end and gan.steps - start < max_steps and not stop.is_set():
                     gan.step(1)
-                frame = render(gan, SIZE)
+                frame = _draw(gan)
             done = gan.steps - start >= max_steps or time.monotonic() >= deadline
             frames.put((frame, done), timeout=IDLE_S)  # queue.Full: nobody is watching any more
             if done:
@@ -283,7 +300,7 @@ def step_once(session, target, loss, lr_g, lr_d, d_steps, width, seed):
         raise user_error(err) from err
     with COMPUTE, session.lock:
         session.gan.step(1)
-        frame = render(session.gan, SIZE)
+        frame = _draw(session.gan)
     return frame, session, f"Step {session.gan.steps}."
 
 
@@ -317,12 +334,12 @@ def stop_training(session):
 
 
 def preview(target, points=()) -> Image.Image:
-    """The target alone (before training), same layout as a frame: clicks map to the same coordinates."""
+    """The target alone (before training), same layout as a frame: clicks map to the same coordinates. Drawn with
+    numpy: the page shows the default target's when it is built."""
     canvas = np.full((SIZE, SIZE, 3), 246, np.uint8)
     centres = np.asarray(points, np.float32).reshape(-1, 2)
     if target != "custom":
-        real = sample_target(target, 512, torch.Generator().manual_seed(12345)).numpy()
-        dots(canvas, to_pixels(real, SIZE), REAL, 1)
+        dots(canvas, to_pixels(target_points(target, 512, seed=12345), SIZE), REAL, 1)
     elif len(centres):
         dots(canvas, to_pixels(centres, SIZE), REAL, 3)
     image = Image.new("RGB", (SIZE, SIZE + 100), (255, 255, 255))

@@ -125,7 +125,7 @@ def make_superres_fns(models: Models):
             if kind == "face":
                 picture = models.get(DEMOS["faces"]).pipeline(1, seed=seed, truncation=0.8).images[0]
             else:
-                from gan_models.maps.palette import draw_map
+                from gan_models.maps.drawing import draw_map
 
                 maps = models.get(DEMOS["maps"]).pipeline
                 picture = maps(draw_map(seed, maps.tile_size), "b2a", mode="fit").images[0]

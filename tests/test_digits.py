@@ -508,12 +508,10 @@ def test_out_of_range_counts_are_refused_with_a_clear_message(held_out, pipe, re
 @pytest.fixture
 def gan_train_fn(tiny_digits_folder, mnist_like):
     """The tab's action on the tiny cGAN, whose training_args.json says it held out 50 rows (seed 0)."""
-    from gan_models.judges.gan_train import DigitsSource
     from tabs.digits import make_gan_train_fn
 
     (tiny_digits_folder / "training_args.json").write_text(json.dumps({"holdout": 50, "holdout_seed": 0}))
-    return make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False),
-                             DigitsSource([str(mnist_like)]))
+    return make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False), [str(mnist_like)])
 
 
 def test_the_tab_shows_three_accuracies_their_curves_and_what_was_done(gan_train_fn):
@@ -543,7 +541,6 @@ def test_without_the_dataset_the_section_says_how_to_get_it(tiny_digits_folder, 
     MNIST, not a crash; the Hub is not asked again at once (offline it takes about 26 s to give up)."""
     from conftest import make_mnist_like
     from gan_models import data
-    from gan_models.judges.gan_train import DigitsSource
     from tabs.digits import make_gan_train_fn
 
     asked, load = [], data.load_hf_dataset
@@ -551,7 +548,7 @@ def test_without_the_dataset_the_section_says_how_to_get_it(tiny_digits_folder, 
                         or load(name, split))
     missing = tmp_path / "no-mnist-here"
     fn = make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False),
-                           DigitsSource([str(missing), "nobody/no-such-mnist"]))
+                           [str(missing), "nobody/no-such-mnist"])
     for _ in range(2):
         with pytest.raises(gr.Error) as info:
             fn(10, 100, 200, 0, progress=None)
@@ -567,11 +564,9 @@ def test_without_the_dataset_the_section_says_how_to_get_it(tiny_digits_folder, 
 
 def test_a_dataset_that_is_not_the_cgans_gets_a_clear_message(tiny_digits_folder, mnist_like):
     """200 rows, while the cGAN (no training_args.json: the embedded split) held out 10,000: not its dataset."""
-    from gan_models.judges.gan_train import DigitsSource
     from tabs.digits import make_gan_train_fn
 
-    fn = make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False),
-                           DigitsSource([str(mnist_like)]))
+    fn = make_gan_train_fn(Models({"digits": (str(tiny_digits_folder), None)}, use_hub=False), [str(mnist_like)])
     with pytest.raises(gr.Error, match="The real digits cannot be used: .* has 200 rows: the cGAN held out 10000"):
         fn(5, 10, 50, 0, progress=None)
 

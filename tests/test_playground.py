@@ -78,6 +78,25 @@ def test_training_is_deterministic_per_seed_and_records_losses():
         assert x.shape == (100, 2) and x.abs().max() < 3
 
 
+@pytest.mark.parametrize("target", ["ring", "grid", "moons", "spiral"])
+def test_the_target_the_tab_shows_before_training_is_the_one_g_learns(target):
+    """The plot's first picture is drawn with numpy (plane.target_points: building the page imports no torch), the
+    training batches with torch (sample_target): the same distribution, so every point of either lies close to a
+    point of the other (a ring of radius 2.2 instead of 2 is 0.23 away)."""
+    import numpy as np
+
+    from gan_models.playground.plane import target_points
+
+    shown = target_points(target, 2000, seed=0)
+    learnt = sample_target(target, 2000, torch.Generator().manual_seed(0)).numpy()
+    distances = np.sqrt(((shown[:, None] - learnt[None]) ** 2).sum(-1))  # 2000 x 2000
+    assert shown.shape == (2000, 2) and shown.dtype == np.float32
+    assert distances.min(1).max() < 0.2 and distances.min(0).max() < 0.2
+    assert np.array_equal(shown, target_points(target, 2000, seed=0))
+    with pytest.raises(InputError, match="target must be one of"):
+        target_points("custom", 10)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(lr_g=1.0), "G learning rate must be between"),
     (dict(lr_d=0.0), "D learning rate must be between"),
@@ -193,7 +212,7 @@ def test_a_stop_pressed_while_the_run_builds_its_networks_stops_that_run(monkeyp
     """The press became the run in two steps (no longer waiting, then a new stop flag, with the network build
     between): a Stop in that window found nothing waiting and nothing live, said "Press Train." and the run
     trained to its bound. The build is slowed here, and Stop pressed from another thread inside it."""
-    building, real_gan = threading.Event(), tab.ToyGAN
+    building, real_gan = threading.Event(), ToyGAN
 
     def slow_build(*args, **kwargs):
         building.set()
@@ -203,7 +222,7 @@ def test_a_stop_pressed_while_the_run_builds_its_networks_stops_that_run(monkeyp
             time.sleep(0.01)
         return real_gan(*args, **kwargs)
 
-    monkeypatch.setattr(tab, "ToyGAN", slow_build)
+    monkeypatch.setattr("gan_models.playground.toy_gan.ToyGAN", slow_build)  # where the tab imports it from
     session = tab.press(None)  # the Train click; its run leaves the queue now
     said = []
     stopper = threading.Thread(target=lambda: building.wait(5) and said.append(tab.stop_training(session)))

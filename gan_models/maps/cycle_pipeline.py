@@ -23,8 +23,8 @@ class CycleGANPipeline(Pix2PixPipeline):
 
     component_classes = {"generator": CycleGANGenerator}
     remote_module = "cyclegan_maps"
-    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.maps.palette", "gan_models.maps.pix2pix",
-                                     "gan_models.maps.pipeline", "gan_models.maps.cyclegan",
+    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.maps.drawing", "gan_models.maps.palette",
+                                     "gan_models.maps.pix2pix", "gan_models.maps.pipeline", "gan_models.maps.cyclegan",
                                      "gan_models.maps.cycle_pipeline")
 
     def __init__(self, generator):  # a CycleGANGenerator

@@ -20,7 +20,8 @@ from ..core.images import as_rgb, open_checked, square_image, tile_starts  # noq
 from ..core.modeling import fuse_batchnorm
 from ..core.checks import InputError, check_float, check_seed
 from ..core.pipelines import CORE_MODULES, GANPipeline, GANPipelineOutput, check_output_type, to_output
-from .palette import MAX_INPUT_PIXELS, flat_colours
+from .drawing import MAX_INPUT_PIXELS
+from .palette import flat_colours
 from .pix2pix import DIRECTIONS, Pix2PixGenerator, UNetGenerator
 
 
@@ -65,8 +66,8 @@ class Pix2PixPipeline(GANPipeline):
 
     component_classes = {"generator": Pix2PixGenerator}
     remote_module = "maps_gan"
-    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.maps.palette", "gan_models.maps.pix2pix",
-                                     "gan_models.maps.pipeline")
+    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.maps.drawing", "gan_models.maps.palette",
+                                     "gan_models.maps.pix2pix", "gan_models.maps.pipeline")
     min_side, max_input_pixels, max_pixels, max_aspect = 16, MAX_INPUT_PIXELS, 1024 * 1024, 8.0
 
     def __init__(self, generator):  # a Pix2PixGenerator

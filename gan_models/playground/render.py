@@ -13,24 +13,12 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..losses import generator_loss
-from .toy_gan import VIEW, mode_coverage
+from .plane import ARROW, FAKE, REAL, VIEW, dots, to_pixels, to_plane  # noqa: F401  (to_plane: imported from here too)
+from .toy_gan import mode_coverage
 
 GRID = 64
 COLOURS = np.array([[200, 170, 225], [246, 246, 246], [170, 220, 170]], np.float32)  # fake, unsure, real
-REAL, FAKE, ARROW = (0, 110, 40), (110, 30, 160), (30, 30, 30)
 D_CURVE, G_CURVE = (30, 80, 200), (230, 120, 0)
-
-
-def to_pixels(points: np.ndarray, size: int) -> np.ndarray:
-    """Plane coordinates (N x 2, y up) -> integer pixel columns and rows (y down)."""
-    px = (points[:, 0] + VIEW) / (2 * VIEW) * (size - 1)
-    py = (VIEW - points[:, 1]) / (2 * VIEW) * (size - 1)
-    return np.rint(np.stack([px, py], 1)).astype(np.int64)
-
-
-def to_plane(x: float, y: float, size: int) -> tuple[float, float]:
-    """A pixel of the plot panel (e.g. a click) -> plane coordinates."""
-    return (x / (size - 1) * 2 * VIEW - VIEW, VIEW - y / (size - 1) * 2 * VIEW)
 
 
 def surface(gan) -> np.ndarray:
@@ -57,15 +45,6 @@ def heat(values: np.ndarray, size: int) -> np.ndarray:
     low = COLOURS[0] + (COLOURS[1] - COLOURS[0]) * np.minimum(t, 1)
     rgb = np.where(t <= 1, low, COLOURS[1] + (COLOURS[2] - COLOURS[1]) * (t - 1))
     return rgb.astype(np.uint8)
-
-
-def dots(canvas: np.ndarray, pix: np.ndarray, colour, radius: int) -> None:
-    size = canvas.shape[0]
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            x, y = pix[:, 0] + dx, pix[:, 1] + dy
-            keep = (x >= 0) & (x < size) & (y >= 0) & (y < size)
-            canvas[y[keep], x[keep]] = colour
 
 
 def generator_arrows(gan, fake: torch.Tensor) -> np.ndarray:

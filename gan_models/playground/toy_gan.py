@@ -2,7 +2,7 @@
 
 The mode-coverage metrics are those of the Unrolled-GAN / VEEGAN / PacGAN papers. The
 Playground tab trains ``ToyGAN`` live, in the browser; ``python -m gan_models.playground``
-(__main__.py) trains it from the command line; render.py draws its frames.
+(__main__.py) trains it from the command line; render.py draws its frames; plane.py holds what needs no torch.
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ from torch import nn
 
 from ..core.checks import InputError, check_float, check_int
 from ..losses import discriminator_loss, generator_loss, gradient_penalty
+from .plane import LOSSES, MAX_POINTS, MODE_STD, TARGETS, VIEW  # torch-free, for the tab's page
 
-TARGETS = ("ring", "grid", "moons", "spiral", "custom")
-LOSSES = {"minimax": "minimax (saturating, the 2014 paper's)", "ns": "non-saturating",
-          "lsgan": "least squares (LSGAN)", "hinge": "hinge", "wgan-gp": "WGAN-GP"}
-MODE_STD = 0.05  # every Gaussian mode of the toy targets (and of clicked points)
-VIEW = 3.0  # the plane shown and sampled is [-VIEW, VIEW]^2
-MAX_POINTS = 2000
 GP_WEIGHT = 0.1  # Gulrajani et al. use lambda = 0.1 on their toy data (10 on images)
 
 

@@ -1,6 +1,6 @@
 """GAN Gallery: the maps_gan pipeline and its networks, as one module file for diffusers' trust_remote_code.
 
-Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.core.images, gan_models.maps.palette, gan_models.maps.pix2pix, gan_models.maps.pipeline
+Made from the package modules gan_models.core.remote_code, gan_models.core.checks, gan_models.core.modeling, gan_models.core.pipelines, gan_models.core.images, gan_models.maps.drawing, gan_models.maps.palette, gan_models.maps.pix2pix, gan_models.maps.pipeline
 (joined by gan_models/core/remote_code.py; edit those, not this file)."""
 
 from __future__ import annotations
@@ -740,95 +740,28 @@ def open_checked(image, max_pixels: int, limit: str):
         raise InputError(f"the image is {image.width}x{image.height} pixels; the largest accepted is {limit}")
     return image
 
-# ------------------------------------------------------------ from gan_models.maps.palette
-"""What is particular to the maps demo: the map palette, a palette-based score, maps drawn by code.
+# ------------------------------------------------------------ from gan_models.maps.drawing
+"""Maps drawn by code and by hand: the brushes (the training maps' colours), a blank canvas, a street map drawn
+from a seed, and the largest picture the maps pipeline takes. numpy and PIL only, no torch: the Maps tab builds its
+page from these before the app listens (palette.py, which scores maps with torch, imports them from here).
 
-The palette was measured on the training maps (pix2pix "maps", Google Maps tiles of the
-New York area): k-means with k = 12 over 900,000 pixels of 300 maps, each centre then
-named by looking at where it falls. A pixel of a map (real or generated) belongs to the
-class of its nearest palette colour, so a generated map can be scored against the real
-one like a segmentation: per-class IoU, their mean (mIoU), and pixel accuracy.
-
-    python -m gan_models.judges.evaluate maps               # both directions (gan_models/judges/maps_eval.py)
     python -m gan_models.maps.palette draw --seed 3 --out map.png   # a map drawn by code, no data involved
 """
 
 
-import argparse
 import math
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 MAX_INPUT_PIXELS = 64_000_000  # the largest picture the maps pipeline takes (the tab refuses larger from the header)
-MAP_CLASSES = ("background", "roads", "water", "parks", "buildings")
-MAP_PALETTE = {  # class -> measured colours (k-means centres of the training maps, RGB)
-    "background": [(232, 229, 222), (223, 220, 214), (233, 222, 194), (197, 207, 189)],  # land, edges, campus, paths
-    "roads": [(253, 253, 250), (246, 221, 160), (241, 210, 115), (246, 159, 40), (229, 172, 73)],  # white, yellow, orange
-    "water": [(176, 207, 254)],
-    "parks": [(202, 222, 173)],
-    "buildings": [(242, 240, 234)],
-}
-BRUSHES = {  # one colour per thing a user paints (the first colour of each class, plus two road kinds)
+# One colour per thing a user paints: the first colour of each class of palette.MAP_PALETTE, plus two road kinds.
+BRUSHES = {
     "background": "#e8e5de", "street": "#fdfdfa", "avenue": "#f6dda0", "highway": "#f69f28",
     "water": "#b0cffe", "park": "#cadead", "building": "#f2f0ea",
 }
 
 
-def _prototypes() -> tuple[torch.Tensor, torch.Tensor]:
-    colours = [c for name in MAP_CLASSES for c in MAP_PALETTE[name]]
-    owners = [k for k, name in enumerate(MAP_CLASSES) for _ in MAP_PALETTE[name]]
-    return torch.tensor(colours, dtype=torch.float32), torch.tensor(owners)
-
-
-def nearest_palette_colours(images: torch.Tensor) -> torch.Tensor:
-    """uint8 N x 3 x H x W maps -> N x H x W indices of each pixel's nearest palette colour (12 colours)."""
-    colours, _ = _prototypes()
-    pixels = images.permute(0, 2, 3, 1).reshape(-1, 3).float()
-    nearest = torch.cat([torch.cdist(chunk, colours).argmin(1) for chunk in pixels.split(1 << 20)])
-    return nearest.view(images.shape[0], *images.shape[2:])
-
-
-def classify_map_pixels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 N x 3 x H x W maps -> N x H x W class indices into MAP_CLASSES (nearest palette colour)."""
-    return _prototypes()[1][nearest_palette_colours(images)]
-
-
-def flat_colours(image: torch.Tensor) -> torch.Tensor:
-    """uint8 3 x H x W map -> its flat-colour version, uint8 3 x H x W: every pixel painted the mean colour of the
-    pixels of this map that share its nearest palette colour (the map's own colours, not the palette's, so that a
-    generator's slightly-off land colour is not counted as a difference). A map drawn in flat colours is (edges
-    aside) its own flat version; what a generator leaves on top of the flat colours is what differs."""
-    index = nearest_palette_colours(image[None])[0].flatten()                   # H*W
-    pixels = image.reshape(3, -1).double()                                      # 3 x H*W
-    k = len(_prototypes()[0])
-    sums = torch.zeros(k, 3, dtype=torch.float64).index_add_(0, index, pixels.T)
-    means = sums / torch.bincount(index, minlength=k).clamp(min=1)[:, None]      # k x 3
-    return means[index].T.reshape(image.shape).round().to(torch.uint8)
-
-
-def palette_scores(generated: torch.Tensor, real: torch.Tensor) -> dict:
-    """Per-class IoU, mIoU and pixel accuracy of generated maps against the real ones (uint8 N x 3 x H x W).
-
-    Intersections and unions are summed over all images first (as in semantic segmentation
-    benchmarks); mIoU averages the classes present in the real or generated maps.
-    """
-    if generated.shape != real.shape:
-        raise ValueError(f"generated {tuple(generated.shape)} and real {tuple(real.shape)} maps differ in shape")
-    k = len(MAP_CLASSES)
-    pred, true = classify_map_pixels(generated).flatten(), classify_map_pixels(real).flatten()
-    confusion = torch.bincount(true * k + pred, minlength=k * k).view(k, k).double()  # rows: real, columns: generated
-    tp = confusion.diag()
-    union = confusion.sum(0) + confusion.sum(1) - tp
-    iou = {name: (round(float(tp[i] / union[i]), 4) if union[i] > 0 else None) for i, name in enumerate(MAP_CLASSES)}
-    present = [v for v in iou.values() if v is not None]
-    share = (confusion.sum(1) / confusion.sum()).tolist()
-    return {"miou": round(sum(present) / len(present), 4), "pixel_accuracy": round(float(tp.sum() / confusion.sum()), 4),
-            "iou": iou, "real_class_share": {n: round(s, 4) for n, s in zip(MAP_CLASSES, share)}}
-
-
-# ----------------------------------------------------------------------------- maps drawn by code
 def draw_map(seed: int = 0, size: int = 256) -> Image.Image:
     """A street map in the training maps' palette, drawn from a seed (no data involved).
 
@@ -889,6 +822,95 @@ def draw_map(seed: int = 0, size: int = 256) -> Image.Image:
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
+def blank_canvas(size: int = 256) -> Image.Image:
+    """A map with nothing on it yet (the background colour): the drawing canvas."""
+    return Image.new("RGB", (size, size), BRUSHES["background"])
+
+# ------------------------------------------------------------ from gan_models.maps.palette
+"""What is particular to the maps demo: the map palette, a palette-based score (maps drawn by code and the
+brushes are in drawing.py, which needs no torch).
+
+The palette was measured on the training maps (pix2pix "maps", Google Maps tiles of the
+New York area): k-means with k = 12 over 900,000 pixels of 300 maps, each centre then
+named by looking at where it falls. A pixel of a map (real or generated) belongs to the
+class of its nearest palette colour, so a generated map can be scored against the real
+one like a segmentation: per-class IoU, their mean (mIoU), and pixel accuracy.
+
+    python -m gan_models.judges.evaluate maps               # both directions (gan_models/judges/maps_eval.py)
+    python -m gan_models.maps.palette draw --seed 3 --out map.png   # a map drawn by code, no data involved
+"""
+
+
+import argparse
+
+import numpy as np
+import torch
+from PIL import Image
+
+# The drawing (brushes, canvas, maps drawn by code) needs no torch; its names can be imported from here too.
+
+MAP_CLASSES = ("background", "roads", "water", "parks", "buildings")
+MAP_PALETTE = {  # class -> measured colours (k-means centres of the training maps, RGB)
+    "background": [(232, 229, 222), (223, 220, 214), (233, 222, 194), (197, 207, 189)],  # land, edges, campus, paths
+    "roads": [(253, 253, 250), (246, 221, 160), (241, 210, 115), (246, 159, 40), (229, 172, 73)],  # white, yellow, orange
+    "water": [(176, 207, 254)],
+    "parks": [(202, 222, 173)],
+    "buildings": [(242, 240, 234)],
+}
+
+
+def _prototypes() -> tuple[torch.Tensor, torch.Tensor]:
+    colours = [c for name in MAP_CLASSES for c in MAP_PALETTE[name]]
+    owners = [k for k, name in enumerate(MAP_CLASSES) for _ in MAP_PALETTE[name]]
+    return torch.tensor(colours, dtype=torch.float32), torch.tensor(owners)
+
+
+def nearest_palette_colours(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x 3 x H x W maps -> N x H x W indices of each pixel's nearest palette colour (12 colours)."""
+    colours, _ = _prototypes()
+    pixels = images.permute(0, 2, 3, 1).reshape(-1, 3).float()
+    nearest = torch.cat([torch.cdist(chunk, colours).argmin(1) for chunk in pixels.split(1 << 20)])
+    return nearest.view(images.shape[0], *images.shape[2:])
+
+
+def classify_map_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x 3 x H x W maps -> N x H x W class indices into MAP_CLASSES (nearest palette colour)."""
+    return _prototypes()[1][nearest_palette_colours(images)]
+
+
+def flat_colours(image: torch.Tensor) -> torch.Tensor:
+    """uint8 3 x H x W map -> its flat-colour version, uint8 3 x H x W: every pixel painted the mean colour of the
+    pixels of this map that share its nearest palette colour (the map's own colours, not the palette's, so that a
+    generator's slightly-off land colour is not counted as a difference). A map drawn in flat colours is (edges
+    aside) its own flat version; what a generator leaves on top of the flat colours is what differs."""
+    index = nearest_palette_colours(image[None])[0].flatten()                   # H*W
+    pixels = image.reshape(3, -1).double()                                      # 3 x H*W
+    k = len(_prototypes()[0])
+    sums = torch.zeros(k, 3, dtype=torch.float64).index_add_(0, index, pixels.T)
+    means = sums / torch.bincount(index, minlength=k).clamp(min=1)[:, None]      # k x 3
+    return means[index].T.reshape(image.shape).round().to(torch.uint8)
+
+
+def palette_scores(generated: torch.Tensor, real: torch.Tensor) -> dict:
+    """Per-class IoU, mIoU and pixel accuracy of generated maps against the real ones (uint8 N x 3 x H x W).
+
+    Intersections and unions are summed over all images first (as in semantic segmentation
+    benchmarks); mIoU averages the classes present in the real or generated maps.
+    """
+    if generated.shape != real.shape:
+        raise ValueError(f"generated {tuple(generated.shape)} and real {tuple(real.shape)} maps differ in shape")
+    k = len(MAP_CLASSES)
+    pred, true = classify_map_pixels(generated).flatten(), classify_map_pixels(real).flatten()
+    confusion = torch.bincount(true * k + pred, minlength=k * k).view(k, k).double()  # rows: real, columns: generated
+    tp = confusion.diag()
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    iou = {name: (round(float(tp[i] / union[i]), 4) if union[i] > 0 else None) for i, name in enumerate(MAP_CLASSES)}
+    present = [v for v in iou.values() if v is not None]
+    share = (confusion.sum(1) / confusion.sum()).tolist()
+    return {"miou": round(sum(present) / len(present), 4), "pixel_accuracy": round(float(tp.sum() / confusion.sum()), 4),
+            "iou": iou, "real_class_share": {n: round(s, 4) for n, s in zip(MAP_CLASSES, share)}}
+
+
 def synthetic_pair(seed: int, size: int = 286) -> tuple[Image.Image, Image.Image]:
     """(fake aerial, map) made by code for tests and benchmarks: the map recoloured, plus noise."""
     drawn = draw_map(seed, size)
@@ -896,11 +918,6 @@ def synthetic_pair(seed: int, size: int = 286) -> tuple[Image.Image, Image.Image
     ground = np.array([[96, 88, 72], [70, 70, 72], [24, 40, 40], [40, 72, 36], [150, 150, 145]], dtype=np.float64)
     noise = np.random.default_rng(seed).normal(0, 12, (size, size, 3))
     return Image.fromarray(np.clip(ground[classes] + noise, 0, 255).astype(np.uint8)), drawn
-
-
-def blank_canvas(size: int = 256) -> Image.Image:
-    """A map with nothing on it yet (the background colour): the drawing canvas."""
-    return Image.new("RGB", (size, size), BRUSHES["background"])
 
 
 def pair_columns(columns: list[str], a_column: str | None = None, b_column: str | None = None) -> tuple[str, str]:
@@ -1122,8 +1139,8 @@ class Pix2PixPipeline(GANPipeline):
 
     component_classes = {"generator": Pix2PixGenerator}
     remote_module = "maps_gan"
-    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.maps.palette", "gan_models.maps.pix2pix",
-                                     "gan_models.maps.pipeline")
+    remote_modules = CORE_MODULES + ("gan_models.core.images", "gan_models.maps.drawing", "gan_models.maps.palette",
+                                     "gan_models.maps.pix2pix", "gan_models.maps.pipeline")
     min_side, max_input_pixels, max_pixels, max_aspect = 16, MAX_INPUT_PIXELS, 1024 * 1024, 8.0
 
     def __init__(self, generator):  # a Pix2PixGenerator
