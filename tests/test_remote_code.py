@@ -247,6 +247,8 @@ def calls_for(pipe, files: dict[str, str]) -> list[dict]:
     elif isinstance(pipe, StyleFacesPipeline):
         g = pipe.generator
         no_features = {"$class": "ProjectionLoss", "kwargs": {"features": 0.0}}
+        names = [e.name for e in pipe.edits]   # the embedded folder's named edits (a tiny model's: first, second)
+        assert len(names) >= 1, "the style-based faces' folder has no named edits"
         own = [{"method": "__call__", "args": [2], "kwargs": {"seed": 3, "truncation": 0.7, **np_out}},
                {"method": "__call__", "args": [2], "kwargs": {"generator": {"$generator": 5}, **np_out}},
                {"method": "seed_noise", "args": [], "kwargs": {"seeds": [5, 6]}},
@@ -265,9 +267,9 @@ def calls_for(pipe, files: dict[str, str]) -> list[dict]:
                {"method": "principal_directions", "args": [], "kwargs": {"num": 3, "num_samples": 200, "seed": 1}},
                {"method": "edits"},  # from model_index.json, as every loader passes them to __init__
                {"method": "with_edits", "args": [[]]},
-               {"method": "edit", "args": [[2, 3], {"first": 1.5, "second": -1.0}], "kwargs": np_out},
+               {"method": "edit", "args": [[2, 3], {names[0]: 1.5, names[-1]: -1.0}], "kwargs": np_out},
                {"method": "edit", "args": [], "kwargs": {"strengths": [0.5], "num_images": 2, **np_out}},
-               {"method": "apply_edits", "args": [randn(2, g.num_ws, g.w_dim, seed=8), {"second": 0.5}]},
+               {"method": "apply_edits", "args": [randn(2, g.num_ws, g.w_dim, seed=8), {names[-1]: 0.5}]},
                {"method": "feature_distance", "args": []},
                {"method": "w_spread", "args": []},
                {"method": "project", "args": [{"$image": files["photo"]}],  # the feature network included
