@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -265,3 +266,11 @@ def test_training_saves_g_and_d_and_goes_on_from_the_folder(tmp_path):
     assert json.loads((on / "training_state.json").read_text()) == {"step": 3, "ema_updates": 3}
     with pytest.raises(SystemExit, match="carries no discriminator/"):
         export_stylegan.export(tmp_path / "a" / "checkpoints", tmp_path / "x")
+    # a best_generator folder (no card, no arguments of its own): both are made from the run's
+    best = tmp_path / "a" / "best_generator"
+    shutil.copytree(folder, best)
+    for name in ("README.md", "training_args.json", "samples.png"):
+        (best / name).unlink()
+    (best / "metrics.json").write_text(json.dumps({"step": 2, "fid": 123.4, "kid": 0.5, "num_real": 8, "num_fake": 8}))
+    copy = export_stylegan.export(best, tmp_path / "from_best")
+    assert "123.4" in (copy / "README.md").read_text() and (copy / "training_args.json").is_file()

@@ -193,16 +193,10 @@ def finish(accelerator, ema, D, step, args, judge, push: bool) -> Path:
     model card; push if asked. ``--resume_from_weights`` continues from this folder."""
     folder = Path(args.output_dir) / "pipeline"
     if accelerator.is_main_process:
-        generator, metrics, note, best = ema.model, None, "", None
+        generator, best = ema.model, None
         if judge:
             final = judge.measure(ema, D, step, accelerator)
             best = judge.best
-            metrics = {"fid": best["fid"], "kid": best["kid"]}
-            note = (f"FID and KID (standard Inception-v3 features) of {best['num_fake']} generated faces (psi 1) "
-                    f"against {best['num_real']} faces held out from training (--holdout {args.holdout}, seed "
-                    f"{args.holdout_seed}), at step {best['step']}, the best of the evaluations every "
-                    f"{args.eval_steps} steps. The discriminator sees ImageNet features, which flatter Inception "
-                    "FID: see the face-space score in the gallery's README.")
         if best and best["step"] != final["step"]:  # an earlier evaluation scored better: that G (and its D) it is
             shutil.rmtree(folder, ignore_errors=True)
             shutil.copytree(judge.best_dir, folder)
@@ -214,29 +208,43 @@ def finish(accelerator, ema, D, step, args, judge, push: bool) -> Path:
             common.image_grid(generator(common.fixed_noise(64, args.latent_dim).to(accelerator.device),
                                         noise_mode="const").clamp(-1, 1), nrow=8).save(folder / "samples.png")
         (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
-        common.write_model_card(
-            folder, title="Style-based faces (GAN Gallery)", pipeline_tag="unconditional-image-generation",
-            dataset=args.dataset, license="other", tags=["stylegan2", "projected-gan", "unconditional-image-generation"],
-            description=(f"A StyleGAN2-style generator (64x64; mapping network of {args.mapping_layers} layers, "
-                         f"z and w of {args.latent_dim}/{args.w_dim}, modulated and demodulated convolutions, "
-                         f"per-layer noise, skip ToRGB outputs) trained {int(ema.num_updates)} steps of batch "
-                         f"{args.batch_size} on `{args.dataset}` against a projected discriminator (Projected GAN: "
-                         f"heads on a frozen ImageNet EfficientNet-Lite0's features at {args.feature_size}x"
-                         f"{args.feature_size}), hinge loss, DiffAugment ({args.diffaugment}) and style-mixing "
-                         f"regularisation ({args.style_mixing}); the weights are the EMA generator's, and "
-                         "`discriminator/` holds its D (training continues from this folder with "
-                         "`--resume_from_weights`). CelebA is for non-commercial research use only."),
-            metrics=metrics, metrics_note=note,
-            usage=("from gan_models.faces.style_pipeline import StyleFacesPipeline\n"
-                   f"pipe = StyleFacesPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
-                   "images = pipe(seeds=range(16), truncation=0.7).images"),
-        )
+        write_card(folder, args, int(ema.num_updates), best)
         if push:
             common.push_folder(folder, args, commit_message=f"EMA generator at step {int(ema.num_updates)}",
                                remote_module=StyleFacesPipeline.remote_module)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder
+
+
+def write_card(folder, args, num_updates: int, best: dict | None) -> Path:
+    """The model card (README.md) of a pipeline folder: what was trained how, and its best FID/KID (``best``, the
+    FIDJudge's record, or None). ``export_stylegan.py`` writes it for a ``best_generator`` folder too."""
+    metrics, note = None, ""
+    if best:
+        metrics = {"fid": best["fid"], "kid": best["kid"]}
+        note = (f"FID and KID (standard Inception-v3 features) of {best['num_fake']} generated faces (psi 1) "
+                f"against {best['num_real']} faces held out from training (--holdout {args.holdout}, seed "
+                f"{args.holdout_seed}), at step {best['step']}, the best of the evaluations every "
+                f"{args.eval_steps} steps. The discriminator sees ImageNet features, which flatter Inception "
+                "FID: see the face-space score in the gallery's README.")
+    return common.write_model_card(
+        folder, title="Style-based faces (GAN Gallery)", pipeline_tag="unconditional-image-generation",
+        dataset=args.dataset, license="other", tags=["stylegan2", "projected-gan", "unconditional-image-generation"],
+        description=(f"A StyleGAN2-style generator (64x64; mapping network of {args.mapping_layers} layers, "
+                     f"z and w of {args.latent_dim}/{args.w_dim}, modulated and demodulated convolutions, "
+                     f"per-layer noise, skip ToRGB outputs) trained {num_updates} steps of batch "
+                     f"{args.batch_size} on `{args.dataset}` against a projected discriminator (Projected GAN: "
+                     f"heads on a frozen ImageNet EfficientNet-Lite0's features at {args.feature_size}x"
+                     f"{args.feature_size}), hinge loss, DiffAugment ({args.diffaugment}) and style-mixing "
+                     f"regularisation ({args.style_mixing}); the weights are the EMA generator's, and "
+                     "`discriminator/` holds its D (training continues from this folder with "
+                     "`--resume_from_weights`). CelebA is for non-commercial research use only."),
+        metrics=metrics, metrics_note=note,
+        usage=("from gan_models.faces.style_pipeline import StyleFacesPipeline\n"
+               f"pipe = StyleFacesPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
+               "images = pipe(seeds=range(16), truncation=0.7).images"),
+    )
 
 
 if __name__ == "__main__":
