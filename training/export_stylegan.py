@@ -37,7 +37,8 @@ def export(folder: str | Path, out: str | Path) -> Path:
     if run_args is not None and not (out / "README.md").is_file():
         best = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else None
         state = json.loads((out / "training_state.json").read_text())
-        write_card(out, argparse.Namespace(**json.loads(run_args.read_text())), state["ema_updates"], best)
+        write_card(out, argparse.Namespace(**json.loads(run_args.read_text())), state["ema_updates"], best,
+                   location=str(out))
     return out
 
 

@@ -217,9 +217,12 @@ def finish(accelerator, ema, D, step, args, judge, push: bool) -> Path:
     return folder
 
 
-def write_card(folder, args, num_updates: int, best: dict | None) -> Path:
+def write_card(folder, args, num_updates: int, best: dict | None, location: str | None = None,
+               extra: str = "") -> Path:
     """The model card (README.md) of a pipeline folder: what was trained how, and its best FID/KID (``best``, the
-    FIDJudge's record, or None). ``export_stylegan.py`` writes it for a ``best_generator`` folder too."""
+    FIDJudge's record, or None); ``location``: the folder or repo id the usage lines load (default: the Hub id, else
+    ``folder``); ``extra``: more measured figures. ``export_stylegan.py`` writes it for a ``best_generator`` too."""
+    location = location or args.hub_model_id or str(folder)
     metrics, note = None, ""
     if best:
         metrics = {"fid": best["fid"], "kid": best["kid"]}
@@ -240,10 +243,14 @@ def write_card(folder, args, num_updates: int, best: dict | None) -> Path:
                      f"regularisation ({args.style_mixing}); the weights are the EMA generator's, and "
                      "`discriminator/` holds its D (training continues from this folder with "
                      "`--resume_from_weights`). CelebA is for non-commercial research use only."),
-        metrics=metrics, metrics_note=note,
-        usage=("from gan_models.faces.style_pipeline import StyleFacesPipeline\n"
-               f"pipe = StyleFacesPipeline.from_pretrained(\"{args.hub_model_id or folder}\")\n"
-               "images = pipe(seeds=range(16), truncation=0.7).images"),
+        metrics=metrics, metrics_note=note, extra=extra,
+        usage=("from diffusers import DiffusionPipeline\n"
+               f"pipe = DiffusionPipeline.from_pretrained(\"{location}\", trust_remote_code=True)  "
+               "# runs style_faces_gan.py\n"
+               "images = pipe(seeds=range(16), truncation=0.7).images\n"
+               "mixed = pipe.style_mix([0, 1], [2, 3], [\"coarse\"]).grid      # StyleGAN's mixing figure\n"
+               "edited = pipe.edit(seeds=[0], strengths={0: 2.0}).images      # pipe.edits: the named directions\n"
+               "# with the gallery installed: gan_models.faces.style_pipeline.StyleFacesPipeline.from_pretrained"),
     )
 
 
