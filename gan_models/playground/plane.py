@@ -42,29 +42,42 @@ def dots(canvas: np.ndarray, pix: np.ndarray, colour, radius: int) -> None:
             canvas[y[keep], x[keep]] = colour
 
 
-def target_points(target: str, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` points (n x 2, float32) of a built-in target, drawn with numpy from ``seed``: what the tab shows before
-    any training. The same distributions as toy_gan.sample_target, which draws with torch for training (the same
-    formulas; other random numbers, so other points)."""
-    rng = np.random.default_rng(seed)
-    noise = MODE_STD * rng.standard_normal((n, 2))
-    if target in ("ring", "grid"):  # a mixture of equal Gaussians
-        if target == "ring":  # 8 Gaussians on a circle of radius 2 (Metz et al. 2017, Unrolled GAN)
-            angles = np.arange(8) * (2 * math.pi / 8)
-            centres = 2.0 * np.stack([np.cos(angles), np.sin(angles)], 1)
-        else:  # 5 x 5 Gaussians (VEEGAN, PacGAN), spacing 1
-            axis = np.arange(-2.0, 3.0)
-            centres = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
-        return (centres[rng.integers(len(centres), size=n)] + noise).astype(np.float32)
-    t = rng.random(n)
+def mixture_centres(target: str) -> np.ndarray | None:
+    """The modes' centres (K x 2, float32) of a built-in mixture target; None for the curves (moons, spiral)."""
+    if target == "ring":  # 8 Gaussians on a circle of radius 2 (Metz et al. 2017, Unrolled GAN)
+        angles = np.arange(8) * (2 * math.pi / 8)
+        return (2.0 * np.stack([np.cos(angles), np.sin(angles)], 1)).astype(np.float32)
+    if target == "grid":  # 5 x 5 Gaussians (VEEGAN, PacGAN), spacing 1
+        axis = np.arange(-2.0, 3.0)
+        return np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2).astype(np.float32)
+    if target in ("moons", "spiral"):
+        return None
+    raise InputError(f"target must be one of {', '.join(t for t in TARGETS if t != 'custom')}, got {target!r}")
+
+
+def curve_points(target: str, t: np.ndarray, upper: np.ndarray | None, noise: np.ndarray) -> np.ndarray:
+    """A curve target's points (N x 2) from its random draws: ``t`` uniform in [0, 1) (N), ``upper`` (N booleans,
+    moons only: which moon) and ``noise`` (N x 2, standard normal). The one place the curves' formulas live: the
+    numpy draws below and toy_gan.sample_target's torch draws both go through it."""
     if target == "moons":  # sklearn's two moons, centred and scaled to fill the view
-        upper = rng.random(n) < 0.5
         angle = math.pi * t
         x = np.where(upper, np.cos(angle), 1 - np.cos(angle))
         y = np.where(upper, np.sin(angle), 0.5 - np.sin(angle))
-        return (1.6 * np.stack([x - 0.5, y - 0.25], 1) + noise).astype(np.float32)
-    if target == "spiral":  # one and a half turns, even density along the arm
-        angle = 3 * math.pi * np.sqrt(t)
-        radius = 0.3 + 2.2 * angle / (3 * math.pi)
-        return (np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1) + 0.6 * noise).astype(np.float32)
-    raise InputError(f"target must be one of {', '.join(t for t in TARGETS if t != 'custom')}, got {target!r}")
+        return 1.6 * np.stack([x - 0.5, y - 0.25], 1) + MODE_STD * noise
+    angle = 3 * math.pi * np.sqrt(t)  # spiral: one and a half turns, even density along the arm
+    radius = 0.3 + 2.2 * angle / (3 * math.pi)
+    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1) + 0.6 * MODE_STD * noise
+
+
+def target_points(target: str, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` points (n x 2, float32) of a built-in target, drawn with numpy from ``seed``: what the tab shows before
+    any training. The same distributions as toy_gan.sample_target, which draws with torch for training (the same
+    centres and formulas; other random numbers, so other points)."""
+    rng = np.random.default_rng(seed)
+    centres = mixture_centres(target)
+    noise = rng.standard_normal((n, 2))
+    if centres is not None:  # a mixture of equal Gaussians
+        return (centres[rng.integers(len(centres), size=n)] + MODE_STD * noise).astype(np.float32)
+    t = rng.random(n)
+    upper = rng.random(n) < 0.5 if target == "moons" else None
+    return curve_points(target, t, upper, noise).astype(np.float32)

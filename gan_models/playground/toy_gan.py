@@ -14,25 +14,19 @@ from torch import nn
 
 from ..core.checks import InputError, check_float, check_int
 from ..losses import discriminator_loss, generator_loss, gradient_penalty
-from .plane import LOSSES, MAX_POINTS, MODE_STD, TARGETS, VIEW  # torch-free, for the tab's page
+from .plane import LOSSES, MAX_POINTS, MODE_STD, TARGETS, VIEW, curve_points, mixture_centres  # torch-free
 
 GP_WEIGHT = 0.1  # Gulrajani et al. use lambda = 0.1 on their toy data (10 on images)
 
 
 # ----------------------------------------------------------------------------- toy targets
 def target_centres(target: str, points=None) -> torch.Tensor | None:
-    """The modes' centres (K x 2) of a mixture target; None for the continuous ones (moons, spiral)."""
-    if target == "ring":  # 8 Gaussians on a circle of radius 2 (Metz et al. 2017, Unrolled GAN)
-        angles = torch.arange(8) * (2 * math.pi / 8)
-        return 2.0 * torch.stack([angles.cos(), angles.sin()], 1)
-    if target == "grid":  # 5 x 5 Gaussians (VEEGAN, PacGAN), spacing 1
-        axis = torch.arange(-2.0, 3.0)
-        return torch.cartesian_prod(axis, axis)
+    """The modes' centres (K x 2) of a mixture target (plane.mixture_centres, or the clicked points); None for the
+    continuous ones (moons, spiral)."""
     if target == "custom":
         return check_points(points)
-    if target in ("moons", "spiral"):
-        return None
-    raise InputError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    centres = mixture_centres(target)
+    return None if centres is None else torch.from_numpy(centres)
 
 
 def check_points(points) -> torch.Tensor:
@@ -61,15 +55,9 @@ def sample_target(target: str, n: int, generator: torch.Generator, centres: torc
         pick = torch.randint(len(centres), (n,), generator=generator)
         return centres[pick] + MODE_STD * noise
     t = torch.rand(n, generator=generator)
-    if target == "moons":  # sklearn's two moons, centred and scaled to fill the view
-        upper = torch.rand(n, generator=generator) < 0.5
-        angle = math.pi * t
-        x = torch.where(upper, angle.cos(), 1 - angle.cos())
-        y = torch.where(upper, angle.sin(), 0.5 - angle.sin())
-        return 1.6 * torch.stack([x - 0.5, y - 0.25], 1) + MODE_STD * noise
-    angle = 3 * math.pi * t.sqrt()  # spiral: one and a half turns, even density along the arm
-    radius = 0.3 + 2.2 * angle / (3 * math.pi)
-    return torch.stack([radius * angle.cos(), radius * angle.sin()], 1) + 0.6 * MODE_STD * noise
+    upper = torch.rand(n, generator=generator) < 0.5 if target == "moons" else None
+    points = curve_points(target, t.numpy(), None if upper is None else upper.numpy(), noise.numpy())
+    return torch.from_numpy(points)
 
 
 def mode_coverage(samples: torch.Tensor, centres: torch.Tensor, std: float = MODE_STD,
