@@ -18,20 +18,12 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "training"))
 
+from common import image_grid  # noqa: E402
 from gan_models.registry import DEMOS  # noqa: E402
 
 MODELS = {"style": ("style_faces", "style_faces_grid.png"), "dcgan": ("faces", "style_faces_dcgan_grid.png")}
-
-
-def grid(faces, columns: int = 8, scale: int = 2, pad: int = 2) -> Image.Image:
-    size = faces[0].width * scale
-    rows = (len(faces) + columns - 1) // columns
-    out = Image.new("RGB", (columns * (size + pad) + pad, rows * (size + pad) + pad), "white")
-    for i, face in enumerate(faces):
-        out.paste(face.resize((size, size), Image.Resampling.NEAREST),
-                  (pad + (i % columns) * (size + pad), pad + (i // columns) * (size + pad)))
-    return out
 
 
 def main(argv=None):
@@ -48,9 +40,10 @@ def main(argv=None):
     for model in chosen:
         demo, name = MODELS[model]
         pipe = DEMOS[demo].pipeline.from_pretrained(DEMOS[demo].embedded)
-        faces = pipe(seeds=list(range(args.num)), truncation=args.truncation).images
+        faces = pipe(seeds=list(range(args.num)), truncation=args.truncation, output_type="pt").images  # [0, 1]
+        grid = image_grid(faces * 2 - 1, nrow=8)
         path = Path(args.out) if args.out else ROOT / "docs" / name
-        grid(faces).save(path)
+        grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST).save(path)
         print(f"wrote {path}: {model}, seeds 0-{args.num - 1}, truncation {args.truncation}")
 
 
