@@ -34,6 +34,7 @@ from PIL import Image
 
 from gan_models.birds.prompts import EXAMPLE_PROMPTS
 from gan_models.registry import DEMOS, tab_title, tabs
+from tabs.faces_style import named_edits
 
 TABS = {tab: tab_title(tab) for tab in tabs()} | {"playground": "GAN playground"}
 SLOW = 60_000  # ms: a first request may wait for a model to load while other tabs' first visits run
@@ -262,11 +263,10 @@ def test_the_faces_model_choice_mixing_and_editing(page):
     visible(page.locator("#faces-mix-note").get_by_text("taken from the columns: coarse")).wait_for()
 
     open_accordion(page, "Edit a face")
-    slider = visible(page.locator("#faces-edit-0 input[type=number]"))
-    slider.fill("3")
-    slider.press("Enter")
-    slider.blur()
+    first = named_edits(DEMOS["style_faces"].embedded)[0]["name"]
+    set_number(page, f"number input for {first}", 3)  # (the opening section may reset a box typed into at once)
     visible(page.get_by_role("button", name="Edit", exact=True)).click()
+    visible(page.locator("#faces-edit-note").get_by_text(f"{first} +3")).wait_for()
     shown, = decoded(page, "#faces-edited", 1)
     both = picture(page, shown["src"])
     assert both.size == (2 * 192 + 8, 192)
