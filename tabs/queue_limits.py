@@ -54,6 +54,7 @@ class QueueLimits:
     def __init__(self, per_session: int = PER_SESSION, long_share: int = LONG_SHARE,
                  guarded: frozenset[str] = frozenset({LONG_ID, PLAYGROUND_ID})):
         self.per_session, self.long_share, self.guarded = per_session, long_share, guarded
+        self.answered: set[str] = set()  # ids of running events whose final answer has been sent (install)
 
     def install(self, demo) -> None:
         """Refuse the requests over the limits when they are pushed to ``demo``'s queue. Call it after
@@ -78,13 +79,26 @@ class QueueLimits:
 
         queue.push = limited_push
 
+        # Gradio sends a failed request's error, then sums its analytics in a thread, and only then takes it off
+        # its running jobs: a user who got two errors and at once sends again would be counted twice too many. A
+        # request whose final answer has gone out no longer counts.
+        send_message = queue.send_message
+
+        def noted_send_message(event, message):
+            if getattr(message, "msg", None) == "process_completed":
+                self.answered.add(event._id)
+            return send_message(event, message)
+
+        queue.send_message = noted_send_message
+
     def pending(self, queue) -> tuple[list, list]:
         """(waiting, running) long requests in ``queue`` (Gradio 6.31's Queue)."""
         waiting = [event for group in queue.event_queue_per_concurrency_id.values() for event in group.queue
                    if event.fn.concurrency_id in self.guarded]
         running = [event for job in queue.active_jobs if job for event in job
                    if event.fn.concurrency_id in self.guarded]
-        return waiting, running
+        self.answered &= {event._id for event in running}  # forget the ones Gradio has taken off since
+        return waiting, [event for event in running if event._id not in self.answered]
 
     def refusal(self, queue, owner: str) -> str | None:
         """Why a long request of ``owner`` (a session hash, or an address) is refused now; None if it is not."""

@@ -115,6 +115,28 @@ def test_plain_http_callers_without_a_session_are_limited_by_their_address(serve
         assert "event: complete" in stream, stream[:300]
 
 
+def test_a_request_whose_error_has_been_sent_no_longer_counts(served, monkeypatch):
+    """Gradio sends a failed request's error, sums its analytics in a thread, then takes the request off its
+    running jobs. Here that summing takes 2 s: a user who got two errors and sends again at once is served, not
+    told they already have two long requests (the hostile-input tests, sending one bad number after another, met
+    this in CI)."""
+    import gradio.queueing
+
+    summary = gradio.queueing.Queue.compute_analytics_summary
+
+    def slow_summary(self, *args, **kwargs):
+        time.sleep(2)
+        return summary(self, *args, **kwargs)
+
+    monkeypatch.setattr(gradio.queueing.Queue, "compute_analytics_summary", slow_summary)
+    client = Client(served, verbose=False)
+    for _ in range(PER_SESSION):
+        with pytest.raises(Exception, match="greater than maximum"):  # 1,000 frames: refused by the slider's range
+            client.predict(0, 1, 1000, 0.8, "dcgan", api_name="/faces_interpolate")
+    animation, download = client.predict(0, 1, 4, 0.8, "dcgan", api_name="/faces_interpolate")
+    assert Image.open(download).n_frames == 6
+
+
 def test_long_requests_take_at_most_their_share_of_the_queue():
     """Many users with a long request each: once LONG_SHARE of them wait, the next long one is refused, so that
     cheap requests always find a place in the queue (the queue's state as Gradio 6.31 keeps it)."""
