@@ -248,7 +248,7 @@ def test_command_line_options(monkeypatch):
     captured = {}
 
     class FakeDemo:
-        fns, _queue = {}, SimpleNamespace(push=None)  # what set_up_queue's limits wrap
+        fns, _queue = {}, SimpleNamespace(push=None, send_message=None)  # what set_up_queue's limits wrap
 
         def queue(self, **kw):
             captured["queue"] = kw
