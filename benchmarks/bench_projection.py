@@ -51,6 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no_inception", action="store_true")
     p.add_argument("--no_write", action="store_true")
+    p.add_argument("--load", default="", help="what else ran on the machine meanwhile (written beside the figures)")
     p.add_argument("--name", default="projection")
     return p.parse_args(argv)
 
@@ -165,7 +166,7 @@ def main(argv=None):
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / f"{args.name}.json").write_text(json.dumps(
-            {"machine": machine(), "load": "birds training on one core, another helper on the other",
+            {"machine": machine(), "load": args.load,
              "summary": summary, "rows": per_face}, indent=1) + "\n")
 
 

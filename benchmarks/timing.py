@@ -32,7 +32,8 @@ def machine() -> dict:
     import torch
 
     return {"date": date.today().isoformat(), "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+            "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "load_average": [round(x, 2) for x in os.getloadavg()]}  # 1, 5, 15 min, when the result is written
 
 
 def report(name: str, rows: list[dict]) -> None:
