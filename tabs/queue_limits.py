@@ -85,8 +85,8 @@ class QueueLimits:
         send_message = queue.send_message
 
         def noted_send_message(event, message):
-            if getattr(message, "msg", None) == "process_completed":
-                self.answered.add(event._id)
+            if getattr(message, "msg", None) == "process_completed" and event.fn.concurrency_id in self.guarded:
+                self.answered.add(event._id)  # (long ones only: pending() forgets them once Gradio has too)
             return send_message(event, message)
 
         queue.send_message = noted_send_message
