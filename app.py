@@ -7,7 +7,8 @@
 
 Every tab's main action is an API endpoint (/faces, ...) that gradio_client can call.
 Models load lazily, once, on the first request that needs them; building the page loads
-none and imports neither torch nor diffusers, so the server listens first. Each tab is built
+none and imports neither torch nor diffusers, so the server listens first. Meanwhile a child
+process draws the Faces tab's first gallery (tabs/first_faces.py). Each tab is built
 by one function in tabs/.
 """
 
@@ -19,7 +20,16 @@ import logging
 import os
 import threading
 
-import gradio as gr
+from gan_models.hub.weights_source import hub_enabled
+from tabs.first_faces import EarlyFaces  # imports neither gradio nor torch
+
+if __name__ == "__main__":
+    # First, before gradio's import (4 s of one core): a child process draws the Faces tab's first gallery on the
+    # other core meanwhile (tabs/first_faces.py); main() hands it to the tab, or stops it if the tab is told to use
+    # other weights than the child's.
+    EARLY_FACES = EarlyFaces.start(use_hub=hub_enabled())
+
+import gradio as gr  # noqa: E402  (after the child's start, on purpose)
 
 from gan_models.registry import DEMOS, tab_title
 from tabs.common import Models
@@ -34,16 +44,18 @@ from tabs.superres import INPUT_WRITERS as SUPERRES_INPUT_WRITERS, picked, super
 QUEUE_SIZE = 32  # waiting requests, all users together (tabs/queue_limits.py: each user's share of the long ones)
 
 
-def build_demo(models: Models | None = None, mnist: str | None = None) -> gr.Blocks:
+def build_demo(models: Models | None = None, mnist: str | None = None,
+               early_faces: EarlyFaces | None = None) -> gr.Blocks:
     """``mnist``: where the Digits tab's classifier section reads real digits (default: ../shared/data/mnist if
-    there, else ylecun/mnist from the Hub)."""
+    there, else ylecun/mnist from the Hub). ``early_faces``: the child process drawing the Faces tab's first
+    gallery (app.py's start), or None (the tab draws it on the first page load)."""
     models = models or Models()
     with gr.Blocks(title="GAN Gallery", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# GAN Gallery\nGenerative adversarial networks you can play with, on a CPU. "
                     "Each tab is one model; each says how it works and where its weights came from.")
         with gr.Tabs() as tabs:
             with gr.Tab(tab_title("faces"), id="faces"):
-                faces_note, faces_send = faces_tab(models)
+                faces_note, faces_send = faces_tab(models, early_faces)
             demo.load(lambda: " ".join(f"{d.title}: {models.describe(d)}" for d in (DEMOS["style_faces"], DEMOS["faces"])),
                       None, faces_note, api_name=False)
             with gr.Tab(DEMOS["digits"].title, id="digits"):
@@ -115,14 +127,24 @@ def accept_shorter_calls(demo: gr.Blocks) -> None:
     demo._queue.push = padded_push
 
 
-def preload(models: Models, demo) -> None:
+def preload(models: Models, demo, early_faces: EarlyFaces | None = None) -> None:
+    """Load ``demo``'s model, after the first gallery's child (if any) has drawn: until then it has a core to itself,
+    and the first visit's faces need nothing else."""
+    if early_faces is not None:
+        early_faces.wait()
     try:
         models.get(demo)
     except Exception as err:  # the tab says so when it is opened; the server keeps starting
         logging.getLogger("gan_gallery").warning("preloading %s failed: %s", demo.name, err)
 
 
-def main(argv=None):
+def loads_as(models: Models, name: str, use_hub: bool) -> bool:
+    """Whether ``models`` loads demo ``name`` from no source of its own, with the Hub switched on or off as
+    ``use_hub`` says (so as the first gallery's child loads it)."""
+    return name not in models.sources and (hub_enabled() if models.use_hub is None else models.use_hub) == use_hub
+
+
+def main(argv=None, early_faces: EarlyFaces | None = None):
     parser = argparse.ArgumentParser(description="Run the GAN Gallery app.")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
@@ -133,7 +155,12 @@ def main(argv=None):
     parser.add_argument("--mnist", default=None, metavar="FOLDER_OR_DATASET",
                         help="real digits for the Digits tab's classifier section (default: ../shared/data/mnist "
                              "if there, else ylecun/mnist from the Hub)")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help, or a mistyped option: nobody will want the child's faces
+        if early_faces is not None:
+            early_faces.cancel()
+        raise
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     sources = {}
     for name in DEMOS:
@@ -142,15 +169,20 @@ def main(argv=None):
             repo, _, rev = value.partition("@")
             sources[name] = (repo, rev or None)
     models = Models(sources, use_hub=True if args.hub else None)
-    demo = set_up_queue(build_demo(models, args.mnist))  # loads no model: the first visits are page-load events
+    if early_faces is not None and not loads_as(models, "style_faces", early_faces.use_hub):
+        early_faces.cancel()  # it drew other weights' faces than the tab is told to use
+        early_faces = None
+    demo = set_up_queue(build_demo(models, args.mnist, early_faces))  # loads no model: the first visits are
+    # page-load events (the Faces tab's first gallery is the child's, if it drew one)
     demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, **LAUNCH_OPTIONS)
     # Listening: now the first tab's model (with torch and diffusers: seconds of imports) loads, before anyone asks
     # for it (the other tabs load on their first use). A request that arrives first waits for this same load.
     # (Started any earlier, it would only delay listening: imports hold the interpreter's lock, so they do not
     # overlap.)
-    threading.Thread(target=preload, args=(models, DEMOS["style_faces"]), daemon=True, name="preload-faces").start()
+    threading.Thread(target=preload, args=(models, DEMOS["style_faces"], early_faces), daemon=True,
+                     name="preload-faces").start()
     demo.block_thread()
 
 
 if __name__ == "__main__":
-    main()
+    main(early_faces=EARLY_FACES)

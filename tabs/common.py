@@ -186,11 +186,15 @@ class FirstVisit:
     load computes the result again.
 
     ``fn`` takes the inputs only: no ``gr.Progress`` or ``gr.Request`` (this wrapper hides its signature).
+    ``early``, if given, is asked once, by the first page load, before ``fn``: a result made elsewhere for the
+    defaults (the Faces tab's, drawn by a child process while the server started: tabs/first_faces.py), in ``fn``'s
+    form with its files in OUTPUT_DIR, or None, and then ``fn`` computes it.
     """
 
-    def __init__(self, fn, defaults: tuple):
-        self.fn, self.defaults = fn, tuple(defaults)
+    def __init__(self, fn, defaults: tuple, early=None):
+        self.fn, self.defaults, self.early = fn, tuple(defaults), early
         self.runs = 0                  # how many times fn ran for the defaults (one, unless a kept file went)
+        self.took_early = False        # whether the kept result came from ``early``
         self._result = None
         self._lock = threading.Lock()  # the first page loads wait for one computation, not one each
 
@@ -200,10 +204,13 @@ class FirstVisit:
         with self._lock:
             if self._result is None or not all(Path(f).is_file() for f in _files_in(self._result)):
                 t0 = time.perf_counter()
-                self._result = _kept(self.fn(*inputs))
-                self.runs += 1
-                log.info("first visit of %s drawn in %.2f s (kept for every page load)",
-                         getattr(self.fn, "__qualname__", self.fn), time.perf_counter() - t0)
+                early, self.early = (self.early() if self.early is not None else None), None  # asked once
+                self.took_early = early is not None
+                self._result = _kept(early if early is not None else self.fn(*inputs))
+                self.runs += early is None
+                log.info("first visit of %s %s in %.2f s (kept for every page load)",
+                         getattr(self.fn, "__qualname__", self.fn), "taken early" if early is not None else "drawn",
+                         time.perf_counter() - t0)
             elif any(True for _ in _files_in(self._result)):
                 os.utime(first_visit_dir())  # in use: another process's pruning leaves a folder touched lately
             return copy.deepcopy(self._result)  # Gradio's postprocessing gets a copy: the kept one never changes
@@ -242,19 +249,19 @@ def _kept(value, moved: dict | None = None):
     return value
 
 
-def on_first_visit(fn, inputs, outputs, **event_options):
+def on_first_visit(fn, inputs, outputs, early=None, **event_options):
     """Run ``fn`` when the page loads, so a tab shows a result before any click (not an API endpoint).
 
     ``inputs`` are the tab's own controls: the first visit gets what pressing the main button with the
     default settings gives, through the same function, computed once per process (FirstVisit) since it is the
-    same for every visitor. ``event_options`` go to the load event (a ``concurrency_id`` shared with the other
-    events that write the same component keeps them in order).
+    same for every visitor; ``early``: see FirstVisit. ``event_options`` go to the load event (a
+    ``concurrency_id`` shared with the other events that write the same component keeps them in order).
     """
     root = gr.context.Context.root_block
     if root is None:
         raise RuntimeError("build the tab inside gr.Blocks")
     controls = [] if inputs is None else list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    once = FirstVisit(fn, [control.value for control in controls])
+    once = FirstVisit(fn, [control.value for control in controls], early)
     return root.load(once, inputs, outputs, api_name=False, **event_options)
 
 

@@ -5,6 +5,7 @@ projection of a photo (faces_projection.py)."""
 from __future__ import annotations
 
 import random
+import shutil
 
 import gradio as gr
 from PIL import Image
@@ -18,6 +19,7 @@ from .common import Models, as_files, on_first_visit, output_path, user_error
 from .faces_projection import projection_section
 from .faces_style import editing_section, mixing_section
 from .face_models import DEFAULT_MODEL, MODEL_LABELS, model_demo
+from .first_faces import DEFAULTS, EarlyFaces
 from .queue_limits import LONG
 
 MAX_FACES = 64
@@ -74,7 +76,7 @@ def make_faces_fns(models: Models):
             out = pipe(num_images, seed=seed, truncation=truncation)
         except InputError as err:
             raise user_error(err) from err
-        return [(path, f"seed {s}") for path, s in zip(as_files(out.images), out.seeds)], out.seeds[0]
+        return gallery_of(as_files(out.images), out.seeds)
 
     def interpolate(seed_a, seed_b, num_frames, truncation, model=DEFAULT_MODEL,
                     progress=gr.Progress(track_tqdm=True)):
@@ -96,6 +98,25 @@ def make_faces_fns(models: Models):
     return faces, interpolate
 
 
+def gallery_of(paths: list[str], seeds: list[int]):
+    """/faces' answer: the gallery (each face captioned with its seed) and the first seed."""
+    return [(path, f"seed {s}") for path, s in zip(paths, seeds)], seeds[0]
+
+
+def early_gallery(early: EarlyFaces | None):
+    """The first visit's gallery as a child process drew it while the server started (tabs/first_faces.py), its
+    files moved to our outputs; None if there is none (then the tab draws it)."""
+    taken = early.take() if early is not None else None
+    if taken is None:
+        return None
+    files, seeds = taken
+    paths = []
+    for file in files:
+        paths.append(str(output_path(".png", prune=not paths)))
+        shutil.move(file, paths[-1])
+    return gallery_of(paths, seeds)
+
+
 def save_walk_gif(images, progress) -> str:
     """A walk's frames as a looping GIF (there and back) of our own; returns its path. ``progress``: Gradio's."""
     frames = [im.resize((128, 128)) for im in images]
@@ -108,17 +129,18 @@ def save_walk_gif(images, progress) -> str:
     return str(path)
 
 
-def faces_tab(models: Models):
+def faces_tab(models: Models, early: EarlyFaces | None = None):
+    """``early``: the first gallery's child process, started by app.py (tabs/first_faces.py), or None."""
     faces, interpolate = make_faces_fns(models)
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            model = gr.Radio(MODEL_LABELS, value=DEFAULT_MODEL, label="Model", elem_id="faces-model",
+            model = gr.Radio(MODEL_LABELS, value=DEFAULTS.model, label="Model", elem_id="faces-model",
                              info="the same seed in either model")
-            seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
+            seed = gr.Number(value=DEFAULTS.seed, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
                              info="the first face's seed; face i uses seed + i")
             randomize = gr.Button("Random seed", size="sm")
-            count = gr.Slider(1, MAX_FACES, value=16, step=1, label="Number of faces")
-            truncation = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="Truncation ψ",
+            count = gr.Slider(1, MAX_FACES, value=DEFAULTS.count, step=1, label="Number of faces")
+            truncation = gr.Slider(0.0, 1.0, value=DEFAULTS.truncation, step=0.05, label="Truncation ψ",
                                    info="1 = full variety; lower = more typical faces")
             run = gr.Button("Generate", variant="primary")
             used = gr.Number(value=0, label="Seed used (type it back to get the same faces)", precision=0,
@@ -145,7 +167,8 @@ def faces_tab(models: Models):
     weights_note = gr.Markdown()
 
     run.click(faces, [seed, count, truncation, model], [gallery, used], api_name="faces")
-    on_first_visit(faces, [seed, count, truncation, model], [gallery, used])  # the defaults' gallery, once per process
+    on_first_visit(faces, [seed, count, truncation, model], [gallery, used],  # the defaults' gallery, once per process
+                   early=lambda: early_gallery(early))
     model.change(faces, [seed, count, truncation, model], [gallery, used], api_name=False)  # same seeds, other model
     randomize.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False).then(
         faces, [seed, count, truncation, model], [gallery, used], api_name=False)

@@ -262,8 +262,9 @@ def test_command_line_options(monkeypatch):
             order.append("serving")
 
     order, preloaded = [], threading.Event()
-    monkeypatch.setattr(app, "build_demo", lambda models, mnist=None: captured.update(mnist=mnist) or FakeDemo())
-    monkeypatch.setattr(app, "preload", lambda models, demo: (order.append("preload"), preloaded.set()))
+    monkeypatch.setattr(app, "build_demo", lambda models, mnist=None, early_faces=None:
+                        captured.update(mnist=mnist, early=early_faces) or FakeDemo())
+    monkeypatch.setattr(app, "preload", lambda models, demo, early=None: (order.append("preload"), preloaded.set()))
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     app.main([])
     assert captured["launch"]["server_port"] == 7999 and captured["mnist"] is None
@@ -271,6 +272,52 @@ def test_command_line_options(monkeypatch):
     app.main(["--host", "0.0.0.0", "--port", "8123", "--mnist", "/data/my-mnist"])
     assert captured["launch"]["server_name"] == "0.0.0.0" and captured["launch"]["server_port"] == 8123
     assert captured["queue"]["max_size"] == app.QUEUE_SIZE and captured["mnist"] == "/data/my-mnist"
+
+
+class FakeEarlyFaces:
+    cancelled, use_hub = False, False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+@pytest.mark.parametrize("argv, env, child_hub, kept", [
+    ([], {}, False, True),                                           # both load the embedded weights
+    (["--mnist", "/data/my-mnist"], {}, False, True),
+    (["--style_faces-weights", "someone/faces"], {}, False, False),  # other weights: the child drew the wrong faces
+    (["--hub"], {}, False, False),                                   # the child loaded without the Hub, the tab with
+    ([], {"GAN_GALLERY_HUB": "1"}, True, True),                      # both with the Hub (in a Space, say)
+    (["--hub"], {"GAN_GALLERY_HUB": "1"}, True, True),
+    (["--faces-weights", "someone/dcgan"], {}, False, True),         # the DCGAN's weights are not the first gallery's
+])
+def test_the_first_gallerys_child_is_handed_to_the_tab_only_if_it_loaded_the_same_weights(
+        monkeypatch, argv, env, child_hub, kept):
+    captured = {}
+
+    class FakeDemo:
+        fns, _queue = {}, SimpleNamespace(push=None, send_message=None)
+        queue = lambda self, **kw: self  # noqa: E731
+        launch = block_thread = lambda self, **kw: None  # noqa: E731
+
+    monkeypatch.delenv("GAN_GALLERY_HUB", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(app, "build_demo", lambda models, mnist=None, early_faces=None:
+                        captured.update(early=early_faces) or FakeDemo())
+    monkeypatch.setattr(app, "preload", lambda models, demo, early=None: None)
+    early = FakeEarlyFaces()
+    early.use_hub = child_hub
+    app.main(argv, early_faces=early)
+    assert (captured["early"] is early) is kept and early.cancelled is not kept
+
+
+def test_help_or_a_wrong_option_stops_the_first_gallerys_child(capsys):
+    for argv in (["--help"], ["--no-such-option"]):
+        early = FakeEarlyFaces()
+        with pytest.raises(SystemExit):
+            app.main(argv, early_faces=early)
+        assert early.cancelled
 
 
 # The endpoints and their parameters as before the progress bars and the first-visit defaults (/digits_gan_train
@@ -436,3 +483,19 @@ def test_every_tab_shows_something_on_first_visit_without_an_error():
     with Image.open(source) as drawn, Image.open(result) as photo:
         assert drawn.size == photo.size == (256, 256)
         assert drawn.convert("RGB").getpixel((128, 128)) != photo.convert("RGB").getpixel((128, 128))
+
+
+def test_the_preload_waits_for_the_first_gallerys_child_before_loading():
+    order = []
+
+    class FakeEarly:
+        def wait(self):
+            order.append("child drawn")
+
+    class FakeModels:
+        def get(self, demo):
+            order.append(f"load {demo.name}")
+
+    app.preload(FakeModels(), app.DEMOS["style_faces"], FakeEarly())
+    app.preload(FakeModels(), app.DEMOS["faces"])  # no child: loads at once
+    assert order == ["child drawn", "load style_faces", "load faces"]

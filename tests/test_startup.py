@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -44,3 +45,156 @@ def test_importing_the_app_and_building_its_page_imports_neither_torch_nor_diffu
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["imported"] == {"torch": False, "diffusers": False}, report["from"]
+
+
+# ----------------------------------------------------------------------------- the first gallery's child process
+# `python app.py` starts tabs/first_faces.py as a child before it imports gradio; the child draws the Faces tab's
+# 16 default faces while the server imports and builds, and the first page load takes them (FirstVisit's ``early``).
+RUN_APP_AS_MAIN = """
+import json, runpy, subprocess, sys
+
+events, RealPopen = [], subprocess.Popen
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "gradio" and "gradio" not in events:
+            events.append("gradio")
+        return None
+
+class Recorded(RealPopen):
+    def __init__(self, args, *rest, **kw):
+        if "tabs.first_faces" in args:
+            events.append("child")
+        super().__init__(args, *rest, **kw)
+        if "tabs.first_faces" in args:
+            events.append(self)
+
+sys.meta_path.insert(0, Watch())
+subprocess.Popen = Recorded
+sys.argv = ["app.py", "--no-such-option"]  # main() refuses it: the child is stopped, nothing is served
+try:
+    runpy.run_path("app.py", run_name="__main__")
+except SystemExit:
+    pass
+child = next(e for e in events if isinstance(e, RealPopen))
+print(json.dumps({"order": [e for e in events if isinstance(e, str)], "child_ended": child.poll() is not None}))
+"""
+
+
+def test_python_app_py_starts_the_first_gallerys_child_before_importing_gradio_and_stops_it_when_refused():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("GAN_GALLERY_HUB", None)
+    env.pop("SPACE_ID", None)
+    result = subprocess.run([sys.executable, "-c", RUN_APP_AS_MAIN], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"order": ["child", "gradio"], "child_ended": True}
+
+
+def fake_child_folder(folder, defaults=None, count=16, names=None):
+    """What a child leaves: PNGs and a manifest (``defaults``, ``names`` to spoil it)."""
+    from PIL import Image
+
+    from tabs.first_faces import DEFAULTS, MANIFEST
+
+    names = names or [f"face-{i:02d}.png" for i in range(count)]
+    for i, name in enumerate(names[:count]):
+        if name.endswith(".png") and "/" not in name:
+            Image.new("RGB", (64, 64), (i, 0, 0)).save(folder / name)
+        elif "/" not in name:
+            (folder / name).write_text("not a picture")
+    manifest = {"defaults": defaults or DEFAULTS._asdict(), "seeds": list(range(len(names))), "files": names}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    return folder
+
+
+def test_take_returns_the_childs_faces_once_and_refuses_anything_else(tmp_path):
+    from tabs.first_faces import DEFAULTS, EarlyFaces
+
+    (tmp_path / "good").mkdir()
+    good = fake_child_folder(tmp_path / "good")
+    files, seeds = EarlyFaces(good, None).take()
+    assert [f.name for f in files] == [f"face-{i:02d}.png" for i in range(16)] and seeds == list(range(16))
+    assert EarlyFaces(good, None).take() is None  # the manifest is taken with them: never twice
+    spoiled = {
+        "other defaults": dict(defaults={**DEFAULTS._asdict(), "truncation": 0.7}),
+        "too few": dict(count=8, names=[f"face-{i:02d}.png" for i in range(8)]),
+        "a file missing": dict(count=15),
+        "a file outside": dict(names=[f"face-{i:02d}.png" for i in range(15)] + ["../elsewhere.png"]),
+        "not a png": dict(names=[f"face-{i:02d}.png" for i in range(15)] + ["face-15.txt"]),
+    }
+    for what, how in spoiled.items():
+        (tmp_path / what).mkdir()
+        assert EarlyFaces(fake_child_folder(tmp_path / what, **how), None).take() is None, what
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "manifest.json").write_text("{not json")
+    assert EarlyFaces(tmp_path / "corrupt", None).take() is None
+    (tmp_path / "empty").mkdir()
+    assert EarlyFaces(tmp_path / "empty", None).take() is None  # the child failed before its manifest
+
+
+def test_take_stops_a_child_that_is_still_drawing_after_its_timeout(tmp_path):
+    from tabs.first_faces import EarlyFaces
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    early = EarlyFaces(tmp_path, proc)
+    assert early.take(timeout=0.2) is None
+    assert proc.poll() is not None and not tmp_path.exists()  # killed, and its folder removed
+
+
+def test_the_first_visit_takes_the_early_result_once_instead_of_drawing(tmp_path, monkeypatch):
+    import tabs.common as common
+
+    monkeypatch.setattr(common, "OUTPUT_DIR", tmp_path)
+    drawn, asked = [], []
+
+    def fn(*inputs):
+        drawn.append(inputs)
+        return str(common.output_path(".png")), "drawn"
+
+    def early():
+        asked.append(1)
+        return str(common.output_path(".png")), "early"
+
+    once = common.FirstVisit(fn, (0, 16), early)
+    assert once(0, 16)[1] == "early" and once(0, 16)[1] == "early"
+    assert asked == [1] and drawn == [] and once.took_early and once.runs == 0
+    assert once(1, 16)[1] == "drawn" and drawn == [(1, 16)]  # other inputs: drawn as always, never early
+    Path(once(0, 16)[0]).unlink()  # the kept file went: drawn again, the early result is not asked twice
+    assert once(0, 16)[1] == "drawn" and asked == [1] and once.runs == 1 and not once.took_early
+    nothing = common.FirstVisit(fn, (0, 16), lambda: None)  # the child failed: the first visit draws
+    assert nothing(0, 16)[1] == "drawn" and nothing.runs == 1
+
+
+def test_the_childs_gallery_is_the_one_the_tab_draws_pixel_for_pixel(tmp_path, monkeypatch):
+    """The real child, on the embedded weights, against the tab's own /faces function for the tab's defaults."""
+    import gradio as gr
+    import numpy as np
+    from PIL import Image
+
+    import tabs.common as common
+    from tabs.common import FirstVisit, Models
+    from tabs.faces import early_gallery, faces_tab, make_faces_fns
+    from tabs.face_models import DEFAULT_MODEL
+    from tabs.first_faces import DEFAULTS, EarlyFaces
+
+    monkeypatch.setattr(common, "OUTPUT_DIR", tmp_path / "outputs")
+    monkeypatch.delenv("GAN_GALLERY_HUB", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    models = Models()
+    with gr.Blocks() as demo:  # the tab's controls start at DEFAULTS: its first visit asks for them
+        faces_tab(models)
+    visits = [fn.fn for fn in demo.fns.values() if isinstance(fn.fn, FirstVisit)]
+    assert [v.defaults for v in visits if v.fn.__name__ == "faces"] == [tuple(DEFAULTS)]
+    assert DEFAULTS.model == DEFAULT_MODEL
+
+    (tmp_path / "child").mkdir()
+    child = EarlyFaces(tmp_path / "child", subprocess.Popen([sys.executable, "-m", "tabs.first_faces",
+                                                           str(tmp_path / "child")], cwd=ROOT))
+    early, early_seed = early_gallery(child)
+    drawn, drawn_seed = make_faces_fns(models)[0](*DEFAULTS)
+    assert early_seed == drawn_seed == 0 and [c for _, c in early] == [c for _, c in drawn]
+    assert all(Path(p).parent == tmp_path / "outputs" for p, _ in early) and not list((tmp_path / "child").glob("*.png"))
+    for (a, _), (b, _) in zip(early, drawn):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
