@@ -2,6 +2,9 @@
 
     python benchmarks/bench_cold_start.py [--runs 3] [--name cold_start]
     python benchmarks/bench_cold_start.py --imports [--runs 3]     # what the start-up's imports cost
+    /path/to/clean-venv/bin/python benchmarks/bench_cold_start.py --name cold_start_clean_venv
+        # the same in a virtual environment with requirements.txt only (+ playwright for the page column): this
+        # machine's Python also has IPython, which gradio imports if it is there (0.5 s); a Space has not
 
 Starts the app as a fresh process on a free loopback port and times, from the start:
 - listening: the port accepts a connection;
@@ -170,15 +173,16 @@ def import_costs(runs: int) -> list[dict]:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--name", default="cold_start", help="results/<name>.json")
+    parser.add_argument("--name", default=None, help="results/<name>.json (default: cold_start, or "
+                        "cold_start_imports with --imports)")
     parser.add_argument("--imports", action="store_true", help="the start-up's imports instead (cold_start_imports)")
     args = parser.parse_args()
     if args.imports:
-        return report("cold_start_imports", import_costs(args.runs))
+        return report(args.name or "cold_start_imports", import_costs(args.runs))
     with contextlib.ExitStack() as stack:
         browser = launch_browser(stack)
         rows = [{"run": i + 1, **one_run(browser)} for i in range(args.runs)]
-    report(args.name, rows)
+    report(args.name or "cold_start", rows)
 
 
 if __name__ == "__main__":
