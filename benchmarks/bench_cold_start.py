@@ -2,7 +2,8 @@
 
     python benchmarks/bench_cold_start.py [--runs 3] [--name cold_start]
     python benchmarks/bench_cold_start.py --imports [--runs 3]     # what the start-up's imports cost
-    /path/to/clean-venv/bin/python benchmarks/bench_cold_start.py --name cold_start_clean_venv
+    clean/bin/python benchmarks/bench_cold_start.py --name cold_start_clean_venv   # after the two lines below
+    # python -m venv clean && clean/bin/pip install -r requirements.txt playwright==1.64.1
         # the same in a virtual environment with requirements.txt only (+ playwright for the page column): this
         # machine's Python also has IPython, which gradio imports if it is there (0.5 s); a Space has not
 
