@@ -1,11 +1,11 @@
-"""Cold start: seconds from `python app.py` to the first served image (through gradio_client).
+"""Cold start: seconds from `python app.py` to listening, to the first faces on the page, to the first /faces answer.
 
     python benchmarks/bench_cold_start.py [--runs 3] [--name cold_start]
     python benchmarks/bench_cold_start.py --imports [--runs 3]     # what the start-up's imports cost
-    clean/bin/python benchmarks/bench_cold_start.py --name cold_start_clean_venv   # after the two lines below
-    # python -m venv clean && clean/bin/pip install -r requirements.txt playwright==1.64.1
-        # the same in a virtual environment with requirements.txt only (+ playwright for the page column): this
-        # machine's Python also has IPython, which gradio imports if it is there (0.5 s); a Space has not
+    # the same in a virtual environment with requirements.txt only (+ playwright, for the page column), as a Space
+    # has it: this machine's Python also has IPython, which gradio imports if it is there (0.5 s)
+    python -m venv clean && clean/bin/pip install -r requirements.txt playwright==1.64.1
+    clean/bin/python benchmarks/bench_cold_start.py --name cold_start_clean_venv
 
 Starts the app as a fresh process on a free loopback port and times, from the start:
 - listening: the port accepts a connection;
