@@ -198,3 +198,18 @@ def test_the_childs_gallery_is_the_one_the_tab_draws_pixel_for_pixel(tmp_path, m
     assert all(Path(p).parent == tmp_path / "outputs" for p, _ in early) and not list((tmp_path / "child").glob("*.png"))
     for (a, _), (b, _) in zip(early, drawn):
         assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+
+
+def test_the_childs_command_line(tmp_path, monkeypatch):
+    import pytest
+
+    import tabs.first_faces as first_faces
+
+    drawn = []
+    monkeypatch.setattr(first_faces, "draw", lambda folder, use_hub=False: drawn.append((folder, use_hub)))
+    first_faces.main([str(tmp_path)])
+    first_faces.main([str(tmp_path), "--hub"])  # the Hub switched on in the server: the child loads as it will
+    assert drawn == [(tmp_path, False), (tmp_path, True)]
+    for argv in ([], [str(tmp_path / "missing")], [str(tmp_path), str(tmp_path)]):
+        with pytest.raises(SystemExit, match="usage"):
+            first_faces.main(argv)
