@@ -64,16 +64,12 @@ def start_app(timeout_s: float = 60):
     raise SystemExit(f"the app did not start within {timeout_s:.0f} s")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc), in seconds."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time of a process so far, or (``children``) of its children that have ended and been
+    waited for (Linux /proc), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15 of stat
-
-
-def child_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process's children that have ended and been waited for (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime: fields 16, 17 of stat
+    first = 13 if children else 11  # cutime, cstime or utime, stime: fields 16, 17 or 14, 15 of stat
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 def first_faces_on_page(browser, url: str, timeout_s: float = 120) -> None:
@@ -113,7 +109,7 @@ def one_run(browser=None) -> dict:
             first_faces_on_page(browser, f"http://127.0.0.1:{port}/")
             row["first 16 faces on the page (s)"] = round(time.perf_counter() - t0, 2)
             row["server CPU by the page's faces (s)"] = round(cpu_seconds(proc.pid), 2)
-            row["first-gallery child CPU (s)"] = round(child_cpu_seconds(proc.pid), 2)
+            row["first-gallery child CPU (s)"] = round(cpu_seconds(proc.pid, children=True), 2)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         gallery, _ = client.predict(1, 16, 0.8, api_name="/faces")
         assert len(gallery) == 16
@@ -136,7 +132,9 @@ def launch_browser(stack):
         print("no /usr/bin/chromium: the page column is left out", file=sys.stderr)
         return None
     playwright = stack.enter_context(sync_playwright())
-    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox", "--disable-gpu"])
+    # not tests/conftest.py's launch_chromium: it imports pytest, which a clean requirements.txt install lacks
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                         args=["--headless", "--no-sandbox", "--disable-gpu"])
     stack.callback(browser.close)
     return browser
 

@@ -7,10 +7,11 @@ from gan_models.core.checks import InputError
 from gan_models.registry import DEMOS
 
 from .common import user_error
+from .first_faces import DEFAULTS
 
 MODELS = {"style": "style_faces", "dcgan": "faces"}      # API value -> registry demo
 MODEL_LABELS = [("Style-based (StyleGAN2 ideas, 2019)", "style"), ("DCGAN (2016)", "dcgan")]
-DEFAULT_MODEL = "style"
+DEFAULT_MODEL = DEFAULTS.model  # "style"
 
 
 def model_demo(model):

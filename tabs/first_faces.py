@@ -4,8 +4,9 @@ A visitor's first sight is the Faces tab's 16 faces for the default settings. Dr
 about 12 s after ``python app.py`` on this CPU: gradio's import (4 s), then torch's and diffusers' (5 s), one after
 the other, since imports hold the interpreter's lock and so run on one core however many there are. So app.py
 starts this module as a child process before it imports gradio: the child imports torch and diffusers, loads the
-same weights (embedded, or with the Hub switched on the repo spaces.yml names), draws the same faces (the tab's defaults, DEFAULTS) and writes them as PNGs with a manifest,
-on another core, while the server imports gradio and builds the page. The first page load takes them (FirstVisit's
+same weights (embedded, or with the Hub switched on the repo spaces.yml names), draws the same faces (the tab's
+defaults, DEFAULTS) and writes them as PNGs with a manifest, on another core, while the server imports gradio and
+builds the page. The first page load takes them (FirstVisit's
 ``early``); if the child failed, or the server was told to use other weights, the server draws them itself, as
 before. Only the server reads this module's files; nothing here imports gradio.
 
@@ -54,7 +55,7 @@ def draw(folder: Path, use_hub: bool = False, threads: int = 1) -> dict:
     for i, image in enumerate(out.images):
         files.append(f"face-{i:02d}.png")
         image.save(folder / files[-1])
-    manifest = {"defaults": DEFAULTS._asdict(), "seeds": list(out.seeds), "files": files, "origin": loaded.origin}
+    manifest = {"defaults": DEFAULTS._asdict(), "seeds": list(out.seeds), "files": files}
     (folder / f"{MANIFEST}.part").write_text(json.dumps(manifest))
     (folder / f"{MANIFEST}.part").replace(folder / MANIFEST)  # the manifest appears whole, after every picture
     return manifest
@@ -82,24 +83,20 @@ class EarlyFaces:
             self.proc.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def wait(self, timeout: float = WAIT_S) -> None:
-        """Return once the child has ended, or after ``timeout`` s."""
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
+    def wait(self, timeout: float = WAIT_S) -> bool:
+        """Return once the child has ended (True), or after ``timeout`` s (False)."""
+        try:
+            return self.proc is None or self.proc.wait(timeout) is not None
+        except subprocess.TimeoutExpired:
+            return False
 
     def take(self, timeout: float = WAIT_S) -> tuple[list[Path], list[int]] | None:
         """Wait for the child (at most ``timeout`` s), then -> (its PNG files, their seeds), or None if it failed,
         is still drawing, or left anything other than DEFAULTS' faces. The files are the caller's to move; the
         manifest is removed, so a second take() gets None."""
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.cancel()
-                return None
+        if not self.wait(timeout):
+            self.cancel()
+            return None
         try:
             manifest = json.loads((self.folder / MANIFEST).read_text())
             (self.folder / MANIFEST).unlink()
