@@ -71,3 +71,45 @@ def test_kid_subsets_differ_so_their_spread_is_informative():
     rng = np.random.default_rng(4)
     out = fid_kid(rng.normal(size=(400, 8)), rng.normal(size=(400, 8)) + 0.3)
     assert out["kid_subset_size"] == 200 and out["kid_std"] > 0
+
+
+def _kinds(rng, n, weights, centres):
+    kind = rng.choice(len(centres), size=n, p=weights)
+    return centres[kind] + rng.normal(size=(n, centres.shape[1]))
+
+
+def test_different_bins_finds_a_dropped_mode():
+    from gan_models.judges.metrics import different_bins
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 8)) * 10                                   # five well-separated kinds of sample
+    reference = _kinds(rng, 2000, [0.2] * 5, centres)
+    collapsed = _kinds(rng, 1000, [0.02, 0.245, 0.245, 0.245, 0.245], centres)  # kind 0 mostly dropped
+    out = different_bins(reference, {"collapsed": collapsed}, num_bins=5, assign=True)["sets"]["collapsed"]
+    assert out["different_bins"] >= 4                                        # one bin empties, the others fill up
+    emptied = int(np.argmin(out["z"]))
+    assert out["shares"][emptied] < 0.05 and min(out["z"]) < -10
+    assert sorted(out["shares"])[1:] == pytest.approx([0.245] * 4, abs=0.04)
+    assert out["jsd_bits"] > 0.05
+    assert np.bincount(out["bin_of_each"], minlength=5) / 1000 == pytest.approx(out["shares"])
+
+
+def test_different_bins_between_draws_of_one_distribution_come_at_the_test_level():
+    # at alpha 0.05 about 5% of bins differ by chance: fewer means the test is blind, more that its z is wrong
+    from gan_models.judges.metrics import different_bins
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(5, 8)) * 10
+    reference = _kinds(rng, 2000, [0.2] * 5, centres)
+    draws = {f"draw {i}": _kinds(rng, 1000, [0.2] * 5, centres) for i in range(60)}
+    out = different_bins(reference, draws, num_bins=5)
+    rate = sum(s["different_bins"] for s in out["sets"].values()) / (60 * 5)
+    assert 0.01 <= rate <= 0.15
+    assert max(s["jsd_bits"] for s in out["sets"].values()) < 0.02
+
+
+def test_different_bins_refuses_more_bins_than_samples():
+    from gan_models.judges.metrics import different_bins
+
+    with pytest.raises(ValueError, match="num_bins"):
+        different_bins(np.zeros((3, 2)), {}, num_bins=4)

@@ -132,3 +132,44 @@ def fid_kid(real_feats: np.ndarray, fake_feats: np.ndarray, kid_subset_size: int
     return {"fid": round(frechet_distance(real_feats, fake_feats), 2), "kid": round(kid, 5),
             "kid_std": round(kid_std, 5), "kid_subset_size": kid_subset_size,
             "num_real": len(real_feats), "num_fake": len(fake_feats)}
+
+
+def different_bins(reference: np.ndarray, sets: dict[str, np.ndarray], num_bins: int = 20, alpha: float = 0.05,
+                   seed: int = 0, assign: bool = False) -> dict:
+    """Which kinds of sample a set has too few or too many of: NDB (Richardson & Weiss 2018, "On GANs and GMMs").
+
+    k-means cuts the ``reference`` features (N x D, real samples) into ``num_bins`` cells; each of ``sets`` (name ->
+    M x D) is assigned to the nearest centres, and its share in each cell is compared with the reference's by a
+    two-sided two-proportion z-test at level ``alpha``. A model that drops a kind of sample (mode collapse) leaves
+    that kind's cells under-filled and piles its samples into others, where FID only grows. Returns the reference's
+    shares and, per set, its shares, the z-scores (positive: more than the reference), the number of different
+    bins and the Jensen-Shannon divergence (bits) between the two histograms (with ``assign``, also each sample's
+    bin). Score a second real set beside the models: at level ``alpha`` about ``alpha * num_bins`` bins differ by
+    chance.
+    """
+    from statistics import NormalDist
+
+    from sklearn.cluster import KMeans
+
+    if not 2 <= num_bins <= len(reference):
+        raise ValueError(f"num_bins must be between 2 and the reference's {len(reference)} samples, got {num_bins}")
+    kmeans = KMeans(num_bins, n_init=10, random_state=seed).fit(reference)
+    n_ref = len(reference)
+    p_ref = np.bincount(kmeans.labels_, minlength=num_bins) / n_ref
+    z_line = NormalDist().inv_cdf(1 - alpha / 2)
+    out = {"num_bins": num_bins, "alpha": alpha, "num_reference": n_ref, "reference_shares": p_ref.tolist(),
+           "sets": {}}
+    for name, feats in sets.items():
+        n = len(feats)
+        bins = kmeans.predict(feats)
+        p = np.bincount(bins, minlength=num_bins) / n
+        pooled = (p_ref * n_ref + p * n) / (n_ref + n)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / n_ref + 1 / n))
+        z = np.divide(p - p_ref, se, out=np.zeros_like(p), where=se > 0)
+        mid = (p + p_ref) / 2
+        jsd = 0.5 * sum(float((q[q > 0] * np.log2(q[q > 0] / mid[q > 0])).sum()) for q in (p, p_ref))
+        out["sets"][name] = {"num": n, "shares": p.tolist(), "z": z.round(2).tolist(),
+                             "different_bins": int((np.abs(z) > z_line).sum()), "jsd_bits": round(jsd, 4)}
+        if assign:
+            out["sets"][name]["bin_of_each"] = bins.tolist()
+    return out
