@@ -29,21 +29,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_models.judges.evaluate import generate_uint8  # noqa: E402
-from gan_models.judges.face_eval import FaceDescriptor  # noqa: E402
+from gan_models.judges.face_eval import FaceDescriptor, reference_sets  # noqa: E402
 from gan_models.judges.metrics import cached_features, different_bins  # noqa: E402
+from gan_models.hub.weights_source import load_demo  # noqa: E402
 from gan_models.registry import DEMOS  # noqa: E402
 
 MODELS = (("DCGAN", "faces"), ("style-based", "style_faces"))
-
-
-def real_sets(dataset: str, num_fit: int, holdout: int = 1000):
-    """(``num_fit`` training faces drawn at random with seed 2, the held-out faces), uint8: the training scripts'
-    split (``--holdout 1000``, seed 0)."""
-    from gan_models.data import holdout_split, load_image_tensor
-
-    images = load_image_tensor(dataset, "image", 64, "RGB")
-    train, held = holdout_split(len(images), holdout, 0)
-    return images[np.random.default_rng(2).choice(train, size=num_fit, replace=False)], images[held]
 
 
 def render(images: torch.Tensor, labels: np.ndarray, rows: list[tuple[int, str]], path: str, per_row: int = 8):
@@ -75,14 +66,14 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     folders = dict(w.split("=", 1) for w in args.weights)
     describe = FaceDescriptor()
-    fit, held = real_sets(args.dataset, args.num_fit)
+    held, fit = reference_sets(args.dataset, args.num_fit, seed=2)  # the training faces the bins are cut from
     name = Path(args.dataset).name
     ref = cached_features(f"{name}-train{args.num_fit}-seed2-{describe.name}", lambda: describe(fit))
     feats = {"held-out real faces": cached_features(f"{name}-holdout1000-seed0-{describe.name}",
                                                     lambda: describe(held))}
     images = {}
     for label, demo in MODELS:
-        pipe = DEMOS[demo].pipeline.from_pretrained(folders.get(demo, DEMOS[demo].embedded))
+        pipe = load_demo(DEMOS[demo], folders.get(demo), None, use_hub=False).pipeline
         images[label] = generate_uint8(pipe, args.num)
         feats[f"{label} (psi 1)"] = describe(images[label])
     result = different_bins(ref, feats, num_bins=args.bins, assign=True)
