@@ -287,6 +287,62 @@ def test_in_memory_batches_are_a_function_of_the_step():
     assert set(rank0.tolist()).isdisjoint(rank1.tolist())
 
 
+def test_linear_decay_holds_the_rates_then_lowers_them_to_zero_over_the_last_steps():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt_g, opt_d = torch.optim.Adam(params, lr=1.0), torch.optim.Adam(params, lr=1.0)
+    seen = []
+    for step in range(10):  # 10 steps, the last 4 decaying
+        common.linear_decay(step, 10, 4, (opt_g, 2e-4), (opt_d, 4e-4))
+        seen.append((opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"]))
+    assert seen[:6] == [(2e-4, 4e-4)] * 6
+    assert [round(g / 2e-4, 6) for g, _ in seen[6:]] == [1.0, 0.75, 0.5, 0.25]
+    assert all(abs(d - 2 * g) < 1e-12 for g, d in seen)
+    assert common.linear_decay(10, 10, 4, (opt_g, 2e-4)) == 0.0 and opt_g.param_groups[0]["lr"] == 0.0
+    assert common.linear_decay(9, 10, 0, (opt_g, 2e-4)) == 1.0  # 0: no decay
+
+
+def test_keep_if_best_keeps_only_a_better_result_and_reads_the_best_from_disk(tmp_path):
+    """The kept folder loads with its D and step; a worse result leaves it alone, also when a fresh call (a resumed
+    run) compares, since the best is read from the folder."""
+    from gan_models.faces.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    best_dir = tmp_path / "best_generator"
+    D = DCGANDiscriminator(4, 32)
+
+    def keep(fid, step):
+        G = DCGANGenerator(8, 4, 32)
+        return common.keep_if_best(best_dir, {"fid": fid}, lambda new, best: new["fid"] < best["fid"],
+                                   lambda: DCGANPipeline(G), discriminator=D, step=step, ema_updates=step)
+
+    assert keep(50.0, 10) and common.read_best(best_dir) == {"fid": 50.0, "step": 10}
+    assert not keep(60.0, 20) and common.read_best(best_dir)["step"] == 10
+    assert keep(40.0, 30) and common.read_best(best_dir) == {"fid": 40.0, "step": 30}
+    from gan_models.core.pipelines import read_training_state
+
+    DCGANPipeline.from_pretrained(best_dir)  # loads
+    assert read_training_state(best_dir)["step"] == 30 and (best_dir / "discriminator").is_dir()
+
+
+def test_log_eval_writes_every_score_to_metrics_jsonl_and_only_numbers_to_the_trackers(tmp_path, capsys):
+    logged = []
+
+    class Accelerator:
+        def log(self, row, step):
+            logged.append((step, row))
+
+        def print(self, *a):
+            print(*a)
+
+    result = {"step": 7, "fid": 12.5, "per_class": [0.5, 0.25], "iou": {"roads": 0.1}}
+    common.log_eval(Accelerator(), tmp_path, 7, result)
+    common.log_eval(Accelerator(), tmp_path, 9, {"fid": 11.0})
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [{"step": 7, "eval/fid": 12.5, "eval/per_class": [0.5, 0.25], "eval/iou": {"roads": 0.1}},
+                    {"step": 9, "eval/fid": 11.0}]
+    assert logged == [(7, {"eval/fid": 12.5}), (9, {"eval/fid": 11.0})]
+    assert "step 7: eval" in capsys.readouterr().out
+
+
 def test_accelerate_launch_runs_the_script(tiny_image_dataset, tmp_path):
     out = tmp_path / "launched"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

@@ -319,13 +319,51 @@ def init_generator(G: nn.Module, folder: str | Path) -> None:
                          f"these arguments build: {err}") from None
 
 
-# ----------------------------------------------------------------------------- data stream
+# ----------------------------------------------------------------------------- evaluations, learning rate
 def read_best(folder: str | Path) -> dict | None:
     """The best evaluation so far ({"step", ...scores}), kept in metrics.json beside its generator (survives a resume)."""
     path = Path(folder) / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def log_eval(accelerator, output_dir: str | Path, step: int, result: dict) -> None:
+    """One evaluation's scores as ``eval/<name>``: the numbers to the trackers, everything (per-class lists too) to
+    metrics.jsonl, and the whole result to the console."""
+    scores = {f"eval/{k}": v for k, v in result.items() if k != "step"}
+    accelerator.log({k: v for k, v in scores.items() if isinstance(v, (int, float))}, step=step)
+    with (Path(output_dir) / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": step, **scores}) + "\n")
+    accelerator.print(f"step {step}: eval {json.dumps(result)}")
+
+
+def keep_if_best(best_dir: str | Path, result: dict, better, make_pipeline, *, discriminator: nn.Module, step: int,
+                 ema_updates: int, **save_kwargs) -> bool:
+    """Save ``make_pipeline()`` with its D and the step into ``best_dir`` (and ``result`` as its metrics.json) when
+    ``better(result, best)`` says it beats the best kept there, or none is; -> whether it was kept. The best is read
+    from disk, so a resumed run goes on comparing against it, and the kept folder is one training can go on from."""
+    best = read_best(best_dir)
+    if best is not None and not better(result, best):
+        return False
+    save_pipeline(make_pipeline(), best_dir, discriminator=discriminator, step=step, ema_updates=ema_updates,
+                  **save_kwargs)
+    (Path(best_dir) / "metrics.json").write_text(json.dumps({**result, "step": step}, indent=1) + "\n")
+    return True
+
+
+def linear_decay(step: int, max_steps: int, decay_steps: int, *optimizers_and_rates) -> float:
+    """pix2pix's schedule: each optimizer's rate constant, then falling linearly to 0 over the last ``decay_steps``
+    steps (0: no decay). A pure function of the step, so a resumed run follows it exactly; -> the factor used.
+
+    ``optimizers_and_rates``: (optimizer, its base rate) pairs."""
+    start = max_steps - decay_steps
+    factor = 1.0 if not decay_steps or step < start else max(0.0, 1.0 - (step - start) / decay_steps)
+    for opt, lr in optimizers_and_rates:
+        for group in opt.param_groups:
+            group["lr"] = lr * factor
+    return factor
+
+
+# ----------------------------------------------------------------------------- data stream
 class InMemoryBatches:
     """Batches of a uint8 tensor, each a pure function of (seed, step, process).
 
@@ -373,7 +411,11 @@ class FIDJudge:
         self.args, self.features, self.make_pipeline, self.prepare = args, InceptionFeatures(), make_pipeline, prepare
         self.held_out, self.real = held_out, None
         self.best_dir = Path(args.output_dir) / "best_generator"
-        self.best: dict | None = read_best(self.best_dir)  # {"step", "fid", ...}; survives a resume
+
+    @property
+    def best(self) -> dict | None:
+        """The best evaluation so far ({"step", "fid", ...}), from disk: it survives a resume."""
+        return read_best(self.best_dir)
 
     def measure(self, ema, discriminator, step: int, accelerator) -> dict:
         from gan_models.judges.evaluate import generate_uint8
@@ -385,15 +427,10 @@ class FIDJudge:
             self.prepare(ema)
         pipe = self.make_pipeline(copy.deepcopy(ema.model).cpu().float().eval())
         result = {"step": step, **fid_kid(self.real, self.features(generate_uint8(pipe, self.args.eval_samples)))}
-        accelerator.log({"fid": result["fid"], "kid": result["kid"]}, step=step)
-        accelerator.print(f"step {step}: eval {json.dumps(result)}")
-        with (Path(self.args.output_dir) / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps({"step": step, "eval/fid": result["fid"], "eval/kid": result["kid"]}) + "\n")
-        if self.best is None or result["fid"] < self.best["fid"]:  # kept with its D: training can go on from it
-            self.best = result
-            save_pipeline(self.make_pipeline(ema.model), self.best_dir, discriminator=discriminator, step=step,
-                          ema_updates=int(ema.num_updates))
-            (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+        log_eval(accelerator, self.args.output_dir, step, result)
+        keep_if_best(self.best_dir, result, lambda new, best: new["fid"] < best["fid"],
+                     lambda: self.make_pipeline(ema.model), discriminator=discriminator, step=step,
+                     ema_updates=int(ema.num_updates))
         return result
 
 

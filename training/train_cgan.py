@@ -172,7 +172,7 @@ def main(args) -> Path:
                 best.accuracy, best.fid, best.step = result["label_accuracy"], result["classifier_fid"], state.step
                 common.save_pipeline(CGANPipeline(ema.model), Path(args.output_dir) / "best_generator",
                                      discriminator=D_plain, step=state.step, ema_updates=int(ema.num_updates))
-            log_eval(accelerator, args, state.step, {**result, "best_step": best.step})
+            common.log_eval(accelerator, args.output_dir, state.step, {**result, "best_step": best.step})
         if args.snapshot_steps and state.step % args.snapshot_steps == 0:
             standing_stats(ema, args, num_classes, device)
             common.save_snapshot(lambda: CGANPipeline(ema.model), args.output_dir, state.step, accelerator)
@@ -216,14 +216,6 @@ class Judge:
                 "per_class": [round(a, 4) for a in acc["per_class"]], "classifier_fid": round(fid, 3),
                 "diversity_ratio": round(float(np.nanmean(spread)), 3),
                 "diversity_ratio_per_class": [round(x, 3) for x in spread], "num_fake": num, "num_real": len(self.real_feats)}
-
-
-def log_eval(accelerator, args, step, result):
-    row = {f"eval/{k}": v for k, v in result.items() if not isinstance(v, list)}
-    accelerator.log(row, step=step)
-    with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
-        f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in result.items()}}) + "\n")
-    accelerator.print(f"step {step}: eval " + json.dumps(result))
 
 
 def standing_stats(ema, args, num_classes, device):

@@ -174,34 +174,22 @@ def main(args) -> Path:
     log = common.MetricLog(accelerator, args.output_dir, args.max_steps, state.step)
     lam, lam_idt = args.cycle_weight, args.cycle_weight * args.identity_weight
 
-    def set_lr(step):  # a pure function of the step: resumed runs follow the same schedule
-        start = args.max_steps - args.decay_steps
-        factor = 1.0 if not args.decay_steps or step < start else max(0.0, 1.0 - (step - start) / args.decay_steps)
-        for opt, lr in ((opt_g, args.lr_g), (opt_d, args.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = lr * factor
-
     best_dir = Path(args.output_dir) / "best_generator"
 
     def evaluate(step):
         """Score the EMA generators on the held-out pairs; keep the best so far (with D) in best_generator/."""
         result = judge(ema.model)
-        accelerator.log({f"eval/{k}": v for k, v in result.items() if isinstance(v, (int, float))}, step=step)
-        with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in result.items()}}) + "\n")
-        accelerator.print(f"step {step}: eval {json.dumps(result)}")
-        best = common.read_best(best_dir)
-        if best is None or quality(result) > quality(best):
-            common.save_pipeline(CycleGANPipeline(ema.model), best_dir, discriminator=D_plain, step=step,
-                                 ema_updates=int(ema.num_updates))
-            (best_dir / "metrics.json").write_text(json.dumps({"step": step, **result}, indent=1) + "\n")
+        common.log_eval(accelerator, args.output_dir, step, result)
+        common.keep_if_best(best_dir, result, lambda new, best: quality(new) > quality(best),
+                            lambda: CycleGANPipeline(ema.model), discriminator=D_plain, step=step,
+                            ema_updates=int(ema.num_updates))
         return result
 
     deadline = common.Deadline(args.max_minutes, accelerator)
     G.train(); D.train()
     while state.step < args.max_steps and not deadline.reached(state.step):
         step = state.step
-        set_lr(step)
+        common.linear_decay(step, args.max_steps, args.decay_steps, (opt_g, args.lr_g), (opt_d, args.lr_d))
         (ia,), (ib,) = streams[0].batch(step), streams[1].batch(step)
         real_a = to_float(random_crops(train_a[ia], args.crop_size, args.flip))  # N x 3 x crop x crop, aerial photos
         real_b = to_float(random_crops(train_b[ib], args.crop_size, args.flip))  # N x 3 x crop x crop, other places' maps

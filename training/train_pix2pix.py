@@ -146,35 +146,23 @@ def main(args) -> Path:
         common.recalibrate_batchnorm(ema.model.nets[direction], lambda i: (calibration[i * 16:(i + 1) * 16],),
                                      num_batches=max(1, len(calibration) // 16))
 
-    def set_lr(step):  # a pure function of the step: resumed runs follow the same schedule
-        start = args.max_steps - args.decay_steps
-        factor = 1.0 if not args.decay_steps or step < start else max(0.0, 1.0 - (step - start) / args.decay_steps)
-        for opt, lr in ((opt_g, args.lr_g), (opt_d, args.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = lr * factor
-
     best_dir = Path(args.output_dir) / "best_generator"
 
     def evaluate(step):
-        """Score the EMA generator on the held-out pairs; keep the best one so far in best_generator/."""
+        """Score the EMA generator on the held-out pairs; keep the best one so far (with D) in best_generator/."""
         standing_stats()
         result = judge(ema.model, direction)
-        accelerator.log({f"eval/{k}": v for k, v in result.items() if isinstance(v, (int, float))}, step=step)
-        with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in result.items()}}) + "\n")
-        accelerator.print(f"step {step}: eval {json.dumps(result)}")
-        best = common.read_best(best_dir)
-        if best is None or quality(result) > quality(best):  # kept with its D: training can go on from it
-            common.save_pipeline(Pix2PixPipeline(ema.model), best_dir, discriminator=D_plain, step=step,
-                                 ema_updates=int(ema.num_updates))
-            (best_dir / "metrics.json").write_text(json.dumps({"step": step, **result}, indent=1) + "\n")
+        common.log_eval(accelerator, args.output_dir, step, result)
+        common.keep_if_best(best_dir, result, lambda new, best: quality(new) > quality(best),
+                            lambda: Pix2PixPipeline(ema.model), discriminator=D_plain, step=step,
+                            ema_updates=int(ema.num_updates))
         return result
 
     deadline = common.Deadline(args.max_minutes, accelerator)
     G.train(); D.train()
     while state.step < args.max_steps and not deadline.reached(state.step):
         step = state.step
-        set_lr(step)
+        common.linear_decay(step, args.max_steps, args.decay_steps, (opt_g, args.lr_g), (opt_d, args.lr_d))
         (idx,) = data.batch(step)
         if device.type == "cuda":
             idx = idx.pin_memory().to(device, non_blocking=True)  # no wait on the GPU for the indices

@@ -185,30 +185,17 @@ def main(args) -> Path:
 
     def evaluate(step):
         result = held_out_psnr(ema.model, domains, args, device)
-        accelerator.log({f"eval/{k}": v for k, v in result.items()}, step=step)
-        with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in result.items()}}) + "\n")
-        accelerator.print(f"step {step}: eval {json.dumps(result)}")
+        common.log_eval(accelerator, args.output_dir, step, result)
         if args.phase == "pixel":  # SRResNet is judged by PSNR: keep the best one (with its D)
-            best = common.read_best(best_dir)
-            if best is None or result["psnr_mean"] > best["psnr_mean"]:
-                common.save_pipeline(pipeline(), best_dir, discriminator=D_plain, step=step,
-                                     ema_updates=int(ema.num_updates))
-                (best_dir / "metrics.json").write_text(json.dumps({"step": step, **result}, indent=1) + "\n")
+            common.keep_if_best(best_dir, result, lambda new, best: new["psnr_mean"] > best["psnr_mean"], pipeline,
+                                discriminator=D_plain, step=step, ema_updates=int(ema.num_updates))
         return result
-
-    def set_lr(step):  # a pure function of the step (the optimizers' saved learning rates are overridden)
-        start = args.max_steps - args.decay_steps
-        factor = 1.0 if not args.decay_steps or step < start else max(0.0, 1.0 - (step - start) / args.decay_steps)
-        for opt, lr in ((opt_g, args.lr_g), (opt_d, args.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = lr * factor
 
     deadline = common.Deadline(args.max_minutes, accelerator)
     G.train(); D.train()
     while state.step < args.max_steps and not deadline.reached(state.step):
         step = state.step
-        set_lr(step)
+        common.linear_decay(step, args.max_steps, args.decay_steps, (opt_g, args.lr_g), (opt_d, args.lr_d))
         hr = hr_patches(domains, step, args, accelerator.process_index, device).contiguous(
             memory_format=torch.channels_last)
         lr = downscale(hr, args.scale)

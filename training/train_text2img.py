@@ -334,16 +334,10 @@ class Judge:
                                               seed=args.holdout_seed, fid=fid, features=self.features,
                                               real_features=self.real_features, colour_rows=args.eval_samples,
                                               species=self.species)}
-        scalars = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "step"}
-        accelerator.log({f"eval/{k}": v for k, v in scalars.items()}, step=step)
-        with (Path(args.output_dir) / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in scalars.items()}}) + "\n")
-        accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v}" for k, v in scalars.items()))
-        best = common.read_best(self.best_dir)
-        if best is None or self.better(result, best):  # kept with its D: training can go on from it
-            common.save_pipeline(BirdsPipeline(generator), self.best_dir, discriminator=discriminator, step=step,
-                                 ema_updates=int(ema.num_updates), include_text_encoder=False)
-            (self.best_dir / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+        common.log_eval(accelerator, args.output_dir, step, result)
+        common.keep_if_best(self.best_dir, result, self.better, lambda: BirdsPipeline(generator),
+                            discriminator=discriminator, step=step, ema_updates=int(ema.num_updates),
+                            include_text_encoder=False)
         return result
 
 
