@@ -7,9 +7,9 @@
 
 Every tab's main action is an API endpoint (/faces, ...) that gradio_client can call.
 Models load lazily, once, on the first request that needs them; building the page loads
-none and imports neither torch nor diffusers, so the server listens first. Meanwhile a child
-process draws the Faces tab's first gallery (tabs/first_faces.py). Each tab is built
-by one function in tabs/.
+none and imports neither torch nor diffusers, so the server listens first. The Faces tab's first
+gallery is ready by then: kept drawn from the embedded weights (tabs/first_gallery/), or drawn
+meanwhile by a child process (tabs/first_faces.py). Each tab is built by one function in tabs/.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from gan_models.hub.weights_source import hub_enabled
 from tabs.first_faces import EarlyFaces  # imports neither gradio nor torch
 
 if __name__ == "__main__":
-    # First, before gradio's import (4 s of one core): a child process draws the Faces tab's first gallery on the
-    # other core meanwhile (tabs/first_faces.py); main() hands it to the tab, or stops it if the tab is told to use
-    # other weights than the child's.
+    # First, before gradio's import (4 s of one core): the Faces tab's first gallery, from its cache if that was
+    # drawn from the weights the tab will load, else from a child process that draws it on the other core meanwhile
+    # (tabs/first_faces.py); main() hands it to the tab, or drops it if the tab is told to use other weights.
     EARLY_FACES = EarlyFaces.start(use_hub=hub_enabled())
 
 import gradio as gr  # noqa: E402  (after the child's start, on purpose)
@@ -127,11 +127,16 @@ def accept_shorter_calls(demo: gr.Blocks) -> None:
     demo._queue.push = padded_push
 
 
+PRELOAD_WAIT_S = 10.0  # the longest the model's preload waits for the first visitor to take the first gallery
+
+
 def preload(models: Models, demo, early_faces: EarlyFaces | None = None) -> None:
     """Load ``demo``'s model, after the first gallery's child (if any) has drawn: until then it has a core to itself,
-    and the first visit's faces need nothing else."""
+    and the first visit's faces need nothing else. Then it waits for the first visit to take that gallery (at most
+    PRELOAD_WAIT_S): the model's imports hold the interpreter's lock, and would slow the page that shows it."""
     if early_faces is not None:
         early_faces.wait()
+        early_faces.taken.wait(PRELOAD_WAIT_S)
     try:
         models.get(demo)
     except Exception as err:  # the tab says so when it is opened; the server keeps starting

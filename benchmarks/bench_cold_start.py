@@ -7,6 +7,10 @@
     python -m venv clean && clean/bin/pip install -r requirements.txt playwright==1.64.1
     clean/bin/python benchmarks/bench_cold_start.py --name cold_start_clean_venv
 
+Each run is done twice, in turns: with the first gallery from its cache (tabs/first_gallery/, drawn from the embedded
+weights: what a fresh clone does) and without it (the folder moved aside for that run and put back after, as when the
+weights are new and the cache not yet drawn: a child process draws the gallery). ``--modes cache`` does one.
+
 Starts the app as a fresh process on a free loopback port and times, from the start:
 - listening: the port accepts a connection;
 - the first 16 faces on the page: a browser (Debian's Chromium, started beforehand) opens the page as soon as the
@@ -83,6 +87,24 @@ def first_faces_on_page(browser, url: str, timeout_s: float = 120) -> None:
         }""", timeout=timeout_s * 1000, polling=50)
     finally:
         page.close()
+
+
+@contextlib.contextmanager
+def first_gallery(mode: str):
+    """``mode`` "cache": as the checkout is; "child": tabs/first_gallery/ moved aside meanwhile, then put back."""
+    from tabs.first_faces import CACHE
+
+    if mode == "cache":
+        if not CACHE.is_dir():
+            raise SystemExit(f"no {CACHE}: python -m tabs.first_faces --write-cache")
+        yield
+        return
+    aside = CACHE.with_name(CACHE.name + ".aside")
+    CACHE.rename(aside)
+    try:
+        yield
+    finally:
+        aside.rename(CACHE)
 
 
 def one_run(browser=None) -> dict:
@@ -175,12 +197,18 @@ def main():
     parser.add_argument("--name", default=None, help="results/<name>.json (default: cold_start, or "
                         "cold_start_imports with --imports)")
     parser.add_argument("--imports", action="store_true", help="the start-up's imports instead (cold_start_imports)")
+    parser.add_argument("--modes", nargs="+", default=["cache", "child"], choices=["cache", "child"],
+                        help="where the first gallery comes from: its cache, or a child drawing it")
     args = parser.parse_args()
     if args.imports:
         return report(args.name or "cold_start_imports", import_costs(args.runs))
+    rows = []
     with contextlib.ExitStack() as stack:
         browser = launch_browser(stack)
-        rows = [{"run": i + 1, **one_run(browser)} for i in range(args.runs)]
+        for i in range(args.runs):
+            for mode in args.modes:
+                with first_gallery(mode):
+                    rows.append({"run": i + 1, "first gallery": mode, **one_run(browser)})
     report(args.name or "cold_start", rows)
 
 

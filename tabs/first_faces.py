@@ -10,22 +10,32 @@ builds the page. The first page load takes them (FirstVisit's
 ``early``); if the child failed, or the server was told to use other weights, the server draws them itself, as
 before. Only the server reads this module's files; nothing here imports gradio.
 
+Faster still, and what a fresh clone does: the same 16 faces drawn once from the embedded weights are kept in
+``tabs/first_gallery/`` (CACHE) with the SHA-256 of the generator they came from. When the server would load exactly
+those weights (embedded, Hub off) and the file's hash matches, it takes those pictures and starts no child; any
+other weights, a changed file or a damaged manifest, and the child draws as above. Whoever replaces the embedded
+weights draws the cache again (``--write-cache``; a test fails while it is stale).
+
     python -m tabs.first_faces FOLDER [--hub]   # what app.py runs (FOLDER: an empty folder of the server's)
+    python -m tabs.first_faces --write-cache    # draw tabs/first_gallery/ from the embedded weights
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = "manifest.json"
+CACHE = ROOT / "tabs" / "first_gallery"  # DEFAULTS' faces drawn from the embedded weights, with their hash
 WAIT_S = 60.0  # the longest the first page load waits for a child still drawing (it takes about 6 s)
 
 
@@ -40,37 +50,94 @@ class FacesDefaults(NamedTuple):
 DEFAULTS = FacesDefaults()
 
 
-def draw(folder: Path, use_hub: bool = False, threads: int = 1) -> dict:
+def embedded_folder() -> Path:
+    from gan_models.registry import DEMOS  # the registry only: no torch, no diffusers
+
+    return DEMOS["style_faces"].embedded
+
+
+def weights_hash(folder: Path) -> str:
+    """SHA-256 of a style-faces folder's generator (its config and weights): what a cached gallery was drawn from."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "diffusion_pytorch_model.safetensors"):
+        digest.update((Path(folder) / "generator" / name).read_bytes())
+    return digest.hexdigest()
+
+
+def draw(folder: Path, use_hub: bool = False, threads: int = 1, weights: Path | None = None) -> dict:
     """Draw DEFAULTS' faces with the style-based model's weights into ``folder``, loaded as the server loads them
-    when given no source (``use_hub``: whether the Hub is switched on); write and return the manifest."""
+    when given no source (``use_hub``: whether the Hub is switched on), or from the folder ``weights`` (then the
+    manifest records its hash); write and return the manifest."""
     import torch
 
     from gan_models.hub.weights_source import load_demo
     from gan_models.registry import DEMOS
 
     torch.set_num_threads(threads)  # the server's own thread has the other core
-    loaded = load_demo(DEMOS["style_faces"], use_hub=use_hub)
-    out = loaded.pipeline(DEFAULTS.count, seed=DEFAULTS.seed, truncation=DEFAULTS.truncation)
+    if weights is None:
+        pipe, extra = load_demo(DEMOS["style_faces"], use_hub=use_hub).pipeline, {}
+    else:
+        pipe, extra = DEMOS["style_faces"].pipeline.from_pretrained(weights), {"weights_sha256": weights_hash(weights)}
+    out = pipe(DEFAULTS.count, seed=DEFAULTS.seed, truncation=DEFAULTS.truncation)
     files = []
     for i, image in enumerate(out.images):
         files.append(f"face-{i:02d}.png")
         image.save(folder / files[-1])
-    manifest = {"defaults": DEFAULTS._asdict(), "seeds": list(out.seeds), "files": files}
+    manifest = {"defaults": DEFAULTS._asdict(), "seeds": list(out.seeds), "files": files, **extra}
     (folder / f"{MANIFEST}.part").write_text(json.dumps(manifest))
     (folder / f"{MANIFEST}.part").replace(folder / MANIFEST)  # the manifest appears whole, after every picture
     return manifest
 
 
+def write_cache(cache: Path | None = None, weights: Path | None = None) -> dict:
+    """Draw ``cache`` afresh (default CACHE, tabs/first_gallery/) from the embedded weights (or ``weights``)."""
+    cache = CACHE if cache is None else Path(cache)
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    return draw(cache, weights=weights or embedded_folder(), threads=1)
+
+
+def cached_gallery(cache: Path | None = None, weights: Path | None = None) -> dict | None:
+    """The cache's manifest (default CACHE) if it holds DEFAULTS' faces, every file there, drawn from the weights the
+    server would load (the embedded folder, or ``weights``: their hash must match); else None."""
+    cache = CACHE if cache is None else Path(cache)
+    try:
+        manifest = json.loads((cache / MANIFEST).read_text())
+        files = [cache / name for name in manifest["files"]]
+        ok = (manifest["defaults"] == DEFAULTS._asdict() and len(files) == DEFAULTS.count
+              and len(manifest["seeds"]) == len(files)
+              and all(f.parent == cache and f.suffix == ".png" and f.is_file() for f in files)
+              and manifest["weights_sha256"] == weights_hash(weights or embedded_folder()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return manifest if ok else None
+
+
 class EarlyFaces:
-    """The child process drawing the first gallery, and what it left: ``start()`` in the server, ``take()`` once."""
+    """The first gallery: the child process drawing it and what it left, or the cache's copy (``proc`` None);
+    ``start()`` in the server, ``take()`` once."""
 
     def __init__(self, folder: Path, proc: subprocess.Popen | None, use_hub: bool = False):
         self.folder, self.proc, self.use_hub = Path(folder), proc, use_hub
+        self.taken = threading.Event()  # set once take() has been asked (the first page load's faces are out)
 
     @classmethod
-    def start(cls, use_hub: bool) -> "EarlyFaces":
+    def start(cls, use_hub: bool, cache: Path | None = None) -> "EarlyFaces":
+        """The cached gallery's copy (``cache``, default CACHE), if it was drawn from the weights the server will load
+        (embedded, the Hub off); else a child process that draws it."""
+        cache = CACHE if cache is None else Path(cache)
         folder = Path(tempfile.mkdtemp(prefix="gan-gallery-first-faces-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        manifest = None if use_hub else cached_gallery(cache)
+        if manifest is not None:
+            try:
+                for name in manifest["files"]:
+                    shutil.copyfile(cache / name, folder / name)
+                (folder / MANIFEST).write_text(json.dumps(manifest))
+                return cls(folder, None, use_hub)
+            except OSError:  # could not copy (a full disk, say): the child draws them, into an emptied folder
+                for leftover in folder.iterdir():
+                    leftover.unlink()
         proc = subprocess.Popen([sys.executable, "-m", "tabs.first_faces", str(folder)] + ["--hub"] * use_hub,
                                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -94,6 +161,12 @@ class EarlyFaces:
         """Wait for the child (at most ``timeout`` s), then -> (its PNG files, their seeds), or None if it failed,
         is still drawing, or left anything other than DEFAULTS' faces. The files are the caller's to move; the
         manifest is removed, so a second take() gets None."""
+        try:
+            return self._take(timeout)
+        finally:
+            self.taken.set()
+
+    def _take(self, timeout: float):
         if not self.wait(timeout):
             self.cancel()
             return None
@@ -112,10 +185,16 @@ class EarlyFaces:
 
 def main(argv=None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--write-cache"]:
+        manifest = write_cache()
+        print(f"drew {len(manifest['files'])} faces into {CACHE.relative_to(ROOT)} from the embedded weights "
+              f"(generator SHA-256 {manifest['weights_sha256'][:12]}...)")
+        return
     use_hub = "--hub" in args
     args = [a for a in args if a != "--hub"]
     if len(args) != 1 or not Path(args[0]).is_dir():
-        raise SystemExit("usage: python -m tabs.first_faces FOLDER [--hub] (FOLDER: an existing folder)")
+        raise SystemExit("usage: python -m tabs.first_faces FOLDER [--hub] (FOLDER: an existing folder), or "
+                         "python -m tabs.first_faces --write-cache")
     draw(Path(args[0]), use_hub)
 
 

@@ -274,6 +274,26 @@ def test_command_line_options(monkeypatch):
     assert captured["queue"]["max_size"] == app.QUEUE_SIZE and captured["mnist"] == "/data/my-mnist"
 
 
+def test_preload_waits_for_the_first_gallery_to_be_taken_and_then_loads_once(tmp_path, monkeypatch):
+    """The first visit's faces go out before the model's imports take the interpreter; with no visitor, the model
+    loads after PRELOAD_WAIT_S all the same."""
+    from tabs.first_faces import EarlyFaces
+
+    loads = []
+    models = SimpleNamespace(get=lambda demo: loads.append(demo))
+    early = EarlyFaces(tmp_path, None)
+    thread = threading.Thread(target=app.preload, args=(models, "style", early))
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive() and loads == []  # no visitor yet
+    assert early.take() is None and early.taken.is_set()  # the first visit asked (nothing there: it draws itself)
+    thread.join(10)
+    assert not thread.is_alive() and loads == ["style"]
+    monkeypatch.setattr(app, "PRELOAD_WAIT_S", 0.1)
+    app.preload(models, "style", EarlyFaces(tmp_path, None))  # nobody comes: it loads anyway
+    assert loads == ["style", "style"]
+
+
 class FakeEarlyFaces:
     cancelled, use_hub = False, False
 
@@ -489,6 +509,8 @@ def test_the_preload_waits_for_the_first_gallerys_child_before_loading():
     order = []
 
     class FakeEarly:
+        taken = SimpleNamespace(wait=lambda timeout: order.append("first gallery taken"))
+
         def wait(self):
             order.append("child drawn")
 
@@ -498,4 +520,4 @@ def test_the_preload_waits_for_the_first_gallerys_child_before_loading():
 
     app.preload(FakeModels(), app.DEMOS["style_faces"], FakeEarly())
     app.preload(FakeModels(), app.DEMOS["faces"])  # no child: loads at once
-    assert order == ["child drawn", "load style_faces", "load faces"]
+    assert order == ["child drawn", "first gallery taken", "load style_faces", "load faces"]

@@ -194,7 +194,8 @@ PROGRESS_WATCH = """() => { window.__progress = [];
 # ----------------------------------------------------------------------------- first visit
 def test_every_tab_opens_and_shows_something_on_first_visit(page, app_process):
     decoded(page, "#faces-gallery", 16, "seed 0")
-    # those 16 faces were drawn by the child process that app.py started before importing gradio
+    # those 16 faces were taken early: from the cache drawn from the embedded weights (tabs/first_gallery/), or
+    # drawn by the child process that app.py started before importing gradio
     assert "make_faces_fns.<locals>.faces taken early" in app_process.log_path.read_text()
     open_tab(page, "digits")
     decoded(page, "#digits-gallery", 8, "7 · seed 0")

@@ -71,6 +71,8 @@ class Recorded(RealPopen):
 
 sys.meta_path.insert(0, Watch())
 subprocess.Popen = Recorded
+import tabs.first_faces
+tabs.first_faces.CACHE = tabs.first_faces.ROOT / "no-such-cache"  # as after new weights: no cached gallery
 sys.argv = ["app.py", "--no-such-option"]  # main() refuses it: the child is stopped, nothing is served
 try:
     runpy.run_path("app.py", run_name="__main__")
@@ -92,11 +94,14 @@ def test_python_app_py_starts_the_first_gallerys_child_before_importing_gradio_a
     assert report == {"order": ["child", "gradio"], "child_ended": True}
 
 
-def fake_child_folder(folder, defaults=None, count=16, names=None):
+def fake_child_folder(folder, defaults=None, count=16, names=None, mkdir=False):
     """What a child leaves: PNGs and a manifest (``defaults``, ``names`` to spoil it)."""
     from PIL import Image
 
     from tabs.first_faces import DEFAULTS, MANIFEST
+
+    if mkdir:
+        folder.mkdir(parents=True)
 
     names = names or [f"face-{i:02d}.png" for i in range(count)]
     for i, name in enumerate(names[:count]):
@@ -200,16 +205,97 @@ def test_the_childs_gallery_is_the_one_the_tab_draws_pixel_for_pixel(tmp_path, m
         assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
 
 
+def test_the_committed_first_gallery_is_what_the_embedded_weights_draw_now():
+    """tabs/first_gallery/ (what a fresh clone's first visitor sees, with no child): drawn from the embedded
+    generator's very file, and the same pictures as the pipeline draws for the tab's defaults today (to a level of
+    255, for another CPU's rounding). Stale after new weights: `python -m tabs.first_faces --write-cache`."""
+    import numpy as np
+    from PIL import Image
+
+    from gan_models.registry import DEMOS
+    from tabs.first_faces import CACHE, DEFAULTS, cached_gallery
+
+    manifest = cached_gallery()
+    assert manifest is not None, "stale or missing: run python -m tabs.first_faces --write-cache"
+    pipe = DEMOS["style_faces"].pipeline.from_pretrained(DEMOS["style_faces"].embedded)
+    out = pipe(DEFAULTS.count, seed=DEFAULTS.seed, truncation=DEFAULTS.truncation)
+    assert manifest["seeds"] == list(out.seeds)
+    for name, image in zip(manifest["files"], out.images):
+        cached = np.asarray(Image.open(CACHE / name).convert("RGB")).astype(int)
+        assert np.abs(cached - np.asarray(image).astype(int)).max() <= 1, name
+
+
+def test_start_takes_a_matching_cache_without_a_child_and_draws_otherwise(tmp_path, monkeypatch):
+    """The cache's copy when its hash is the weights' (the Hub off); a child when the weights changed, the manifest
+    is damaged, or the Hub is on (then the weights may be another repo's)."""
+    import shutil
+
+    import tabs.first_faces as first_faces
+
+    started = []
+
+    class NoChild:
+        def __init__(self, args, *rest, **kw):
+            started.append(args)
+
+        def poll(self):
+            return 0
+
+        def wait(self, timeout=None):
+            return 0
+
+        def kill(self):
+            pass
+
+    monkeypatch.setattr(first_faces.subprocess, "Popen", NoChild)
+    weights = tmp_path / "weights"
+    (weights / "generator").mkdir(parents=True)
+    (weights / "generator" / "config.json").write_text("{}")
+    (weights / "generator" / "diffusion_pytorch_model.safetensors").write_bytes(b"weights one")
+    monkeypatch.setattr(first_faces, "embedded_folder", lambda: weights)
+    cache = fake_child_folder(tmp_path / "cache", mkdir=True)
+    manifest = json.loads((cache / "manifest.json").read_text())
+    (cache / "manifest.json").write_text(json.dumps({**manifest, "weights_sha256": first_faces.weights_hash(weights)}))
+
+    early = first_faces.EarlyFaces.start(use_hub=False, cache=cache)
+    assert early.proc is None and started == [] and not early.taken.is_set()
+    files, seeds = early.take()
+    assert early.taken.is_set() and seeds == list(range(16)) and all(f.parent == early.folder for f in files)
+    assert len(list(cache.glob("*.png"))) == 16  # copies: the cache stays whole for the next start
+
+    assert first_faces.EarlyFaces.start(use_hub=True, cache=cache).proc is not None and len(started) == 1
+    copied = []
+
+    def copy_until_the_disk_is_full(src, dst):
+        if len(copied) == 3:
+            raise OSError(28, "No space left on device")
+        copied.append(Path(dst).write_bytes(b"part"))
+
+    with monkeypatch.context() as m:  # the copy fails half-way: the child draws, into an emptied folder
+        m.setattr(first_faces.shutil, "copyfile", copy_until_the_disk_is_full)
+        early = first_faces.EarlyFaces.start(use_hub=False, cache=cache)
+        assert early.proc is not None and len(started) == 2 and list(early.folder.iterdir()) == []
+    started.pop()
+    (weights / "generator" / "diffusion_pytorch_model.safetensors").write_bytes(b"weights two")  # new weights
+    assert first_faces.cached_gallery(cache) is None
+    assert first_faces.EarlyFaces.start(use_hub=False, cache=cache).proc is not None and len(started) == 2
+    shutil.rmtree(cache)
+    assert first_faces.EarlyFaces.start(use_hub=False, cache=cache).proc is not None and len(started) == 3
+
+
 def test_the_childs_command_line(tmp_path, monkeypatch):
     import pytest
 
     import tabs.first_faces as first_faces
 
-    drawn = []
+    drawn, cached = [], []
     monkeypatch.setattr(first_faces, "draw", lambda folder, use_hub=False: drawn.append((folder, use_hub)))
+    monkeypatch.setattr(first_faces, "write_cache", lambda: cached.append(1) or {"files": [], "weights_sha256": "ab"})
     first_faces.main([str(tmp_path)])
     first_faces.main([str(tmp_path), "--hub"])  # the Hub switched on in the server: the child loads as it will
-    assert drawn == [(tmp_path, False), (tmp_path, True)]
+    assert drawn == [(tmp_path, False), (tmp_path, True)] and cached == []
+    first_faces.main(["--write-cache"])
+    assert cached == [1] and len(drawn) == 2
     for argv in ([], [str(tmp_path / "missing")], [str(tmp_path), str(tmp_path)]):
         with pytest.raises(SystemExit, match="usage"):
             first_faces.main(argv)

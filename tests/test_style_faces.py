@@ -172,6 +172,24 @@ def test_the_edits_live_in_model_index_json_and_the_tab_reads_their_names_withou
     assert named_edits(tmp_path / "nowhere") == []
 
 
+def test_name_edits_takes_a_component_with_a_minus_as_its_reverse_and_refuses_what_it_cannot_read(tmp_path):
+    """PCA's sign can flip between weights: ``-5`` names component 5 read the other way (plus goes the name's way)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    import name_edits
+
+    folder = tmp_path / "w"
+    tiny_pipe().save_pretrained(folder)
+    name_edits.main([str(folder), "--components", "3", "--edit", "Forward=1:coarse:a note",
+                     "--edit", "Backward=-1:coarse+middle"])
+    forward, backward = StyleFacesPipeline.from_pretrained(folder).edits
+    assert forward.component == backward.component == 1 and forward.note == "a note"
+    assert torch.allclose(forward.vector, -backward.vector) and backward.layers == (0, 8)
+    for bad, message in (("Nameless", "write NAME=COMPONENT"), ("X=-9:coarse", "component 9 is not among"),
+                         ("X=1:chin", "layer groups are")):
+        with pytest.raises(SystemExit, match=message):
+            name_edits.main([str(folder), "--components", "3", "--edit", bad])
+
+
 def test_projection_gets_closer_to_a_face_the_generator_can_draw():
     pipe = tiny_pipe(3)
     target = pipe(seeds=[11], truncation=0.5).images[0]

@@ -2,6 +2,7 @@
 
     python training/export_stylegan.py runs/style-faces/best_generator gan_models/weights/style_faces
     python training/name_edits.py gan_models/weights/style_faces --render runs/edits.png   # then name the edits
+    python -m tabs.first_faces --write-cache      # and draw the Faces tab's first gallery from the new weights
 
 The folder train_stylegan.py writes (``<output_dir>/pipeline``, or ``best_generator``: the EMA
 generator that scored the best FID, with the D of that step) holds fp32 networks and a sample grid.
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from gan_models.faces.style_pipeline import StyleFacesPipeline  # noqa: E402
 from gan_models.faces.stylegan import ProjectedFacesDiscriminator  # noqa: E402
+from gan_models.registry import DEMOS  # noqa: E402
 from train_stylegan import write_card  # noqa: E402
 
 
@@ -47,7 +49,11 @@ def main(argv=None):
     parser.add_argument("folder", help="the run's pipeline folder (<output_dir>/best_generator or pipeline)")
     parser.add_argument("out", help="the copy, e.g. gan_models/weights/style_faces")
     args = parser.parse_args(argv)
-    print(f"wrote {export(args.folder, args.out)} (fp16 G and D)")
+    out = export(args.folder, args.out)
+    print(f"wrote {out} (fp16 G and D)")
+    if out.resolve() == DEMOS["style_faces"].embedded.resolve():  # the app's first gallery was drawn from the old G
+        print("the embedded weights changed: draw the Faces tab's first gallery again with "
+              "python -m tabs.first_faces --write-cache")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ each of the first ``--components`` components and each layer group, four faces m
 that have a name into the folder's ``model_index.json`` (the pipeline's ``edits``; the weights
 are not touched): ``NAME=COMPONENT:GROUPS:NOTE`` with GROUPS one of coarse, middle, fine, or
 several joined by '+' (coarse+middle), and NOTE what else was seen to move with it. A direction
-without a clear name is left out.
+without a clear name is left out. A component's sign is PCA's choice (fixed per weights, but new
+weights may flip it): when the name reads the strip backwards (the faces brighten at minus, say),
+write the component with a minus (``Brighter light=-5:coarse``), and the slider's plus goes the
+name's way.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def parse_edit(text: str, components, sigmas) -> EditDirection:
     try:
         name, rest = text.split("=", 1)
         component, groups, *note = rest.split(":", 2)
-        k = int(component)
+        sign, k = (-1.0 if component.strip().startswith("-") else 1.0), abs(int(component))
         groups = tuple(groups.split("+"))
     except ValueError:
         raise SystemExit(f"error: --edit {text!r}: write NAME=COMPONENT:GROUPS[:NOTE], e.g. Smile=5:middle") from None
@@ -76,7 +79,13 @@ def parse_edit(text: str, components, sigmas) -> EditDirection:
     unknown = [g for g in groups if g not in LAYER_GROUPS]
     if unknown:
         raise SystemExit(f"error: --edit {text!r}: layer groups are {', '.join(LAYER_GROUPS)}, got {unknown}")
-    return EditDirection(name.strip(), components[k], layers_of(groups), float(sigmas[k]), k, note[0] if note else "")
+    return EditDirection(name.strip(), sign * components[k], layers_of(groups), float(sigmas[k]), k,
+                         note[0] if note else "")
+
+
+def component_index(text: str) -> int:
+    """The principal component an --edit names (its sign aside), to know how many to compute."""
+    return abs(int(text.split("=", 1)[1].split(":")[0]))
 
 
 def main(argv=None):
@@ -93,8 +102,13 @@ def main(argv=None):
     if args.render:
         render(pipe, args.components, [int(s) for s in args.seeds.split(",")], Path(args.render), args.truncation)
     if args.edit:
-        components, sigmas = pipe.principal_directions(max(args.components, 1 + max(
-            int(e.split("=", 1)[1].split(":")[0]) for e in args.edit if "=" in e and ":" in e)))
+        indices = []
+        for e in args.edit:
+            try:
+                indices.append(component_index(e))
+            except (ValueError, IndexError):
+                pass  # parse_edit says what is wrong with it
+        components, sigmas = pipe.principal_directions(max([args.components] + [1 + k for k in indices]))
         edits = [parse_edit(e, components, sigmas) for e in args.edit]
         set_edits(args.folder, edits)
         print(f"named {len(edits)} edits in {args.folder}/model_index.json: {', '.join(e.name for e in edits)}")
