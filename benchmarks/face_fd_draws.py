@@ -22,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan_models.judges.evaluate import generate_uint8  # noqa: E402
+from gan_models.hub.weights_source import load_demo  # noqa: E402
+from gan_models.judges.evaluate import generate_uint8, held_out_features  # noqa: E402
 from gan_models.judges.face_eval import FaceDescriptor, distances, reference_sets  # noqa: E402
-from gan_models.judges.metrics import cached_features  # noqa: E402
 from gan_models.registry import DEMOS  # noqa: E402
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba-faces-64"
@@ -45,14 +45,14 @@ def main(argv=None) -> dict:
     folders = dict(w.split("=", 1) for w in args.weights)
     features = FaceDescriptor()
     held, _ = reference_sets(args.dataset, args.num)
-    real = cached_features(f"{Path(args.dataset).name}-holdout1000-seed0-{features.name}", lambda: features(held))
+    real = held_out_features(args.dataset, features, held)
     rows = {}
     for name in filter(None, args.models.split(",")):
-        demo = DEMOS[name]
-        pipe = demo.pipeline.from_pretrained(folders.get(name, demo.embedded))
+        loaded = load_demo(DEMOS[name], folders.get(name), None, use_hub=False)  # as face_eval loads it
+        pipe = loaded.pipeline
         fds = [distances(real, features(generate_uint8(pipe, args.num, seed_offset=(k + 1) * 10_000_000)))["fd"]
                for k in range(args.draws)]
-        rows[name] = {"weights": str(folders.get(name, demo.embedded)), "fd per draw": fds,
+        rows[name] = {"weights": loaded.origin, "fd per draw": fds,
                       "mean": round(float(np.mean(fds)), 4), "range": round(float(np.ptp(fds)), 4)}
         print(name, rows[name], flush=True)
     result = {"num_per_draw": args.num, "num_held_out": len(held), "rows": rows}

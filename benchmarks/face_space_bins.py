@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan_models.judges.evaluate import generate_uint8  # noqa: E402
+from gan_models.judges.evaluate import generate_uint8, held_out_features  # noqa: E402
 from gan_models.judges.face_eval import FaceDescriptor, reference_sets  # noqa: E402
 from gan_models.judges.metrics import cached_features, different_bins  # noqa: E402
 from gan_models.hub.weights_source import load_demo  # noqa: E402
@@ -69,8 +69,7 @@ def main(argv=None) -> dict:
     held, fit = reference_sets(args.dataset, args.num_fit, seed=2)  # the training faces the bins are cut from
     name = Path(args.dataset).name
     ref = cached_features(f"{name}-train{args.num_fit}-seed2-{describe.name}", lambda: describe(fit))
-    feats = {"held-out real faces": cached_features(f"{name}-holdout1000-seed0-{describe.name}",
-                                                    lambda: describe(held))}
+    feats = {"held-out real faces": held_out_features(args.dataset, describe, held)}
     images = {}
     for label, demo in MODELS:
         pipe = load_demo(DEMOS[demo], folders.get(demo), None, use_hub=False).pipeline

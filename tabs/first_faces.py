@@ -97,20 +97,29 @@ def write_cache(cache: Path | None = None, weights: Path | None = None) -> dict:
     return draw(cache, weights=weights or embedded_folder(), threads=1)
 
 
-def cached_gallery(cache: Path | None = None, weights: Path | None = None) -> dict | None:
-    """The cache's manifest (default CACHE) if it holds DEFAULTS' faces, every file there, drawn from the weights the
-    server would load (the embedded folder, or ``weights``: their hash must match); else None."""
-    cache = CACHE if cache is None else Path(cache)
+def read_manifest(folder: Path) -> tuple[dict, list[Path], list[int]] | None:
+    """``folder``'s manifest, its PNG files and their seeds, if it holds DEFAULTS' faces with every file inside the
+    folder; else None (no manifest, a damaged one, other defaults, a file missing or outside)."""
     try:
-        manifest = json.loads((cache / MANIFEST).read_text())
-        files = [cache / name for name in manifest["files"]]
-        ok = (manifest["defaults"] == DEFAULTS._asdict() and len(files) == DEFAULTS.count
-              and len(manifest["seeds"]) == len(files)
-              and all(f.parent == cache and f.suffix == ".png" and f.is_file() for f in files)
-              and manifest["weights_sha256"] == weights_hash(weights or embedded_folder()))
+        manifest = json.loads((folder / MANIFEST).read_text())
+        files = [folder / name for name in manifest["files"]]
+        seeds = [int(s) for s in manifest["seeds"]]
+        ok = (manifest["defaults"] == DEFAULTS._asdict() and len(files) == DEFAULTS.count and len(seeds) == len(files)
+              and all(f.parent == folder and f.suffix == ".png" and f.is_file() for f in files))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return manifest if ok else None
+    return (manifest, files, seeds) if ok else None
+
+
+def cached_gallery(cache: Path | None = None, weights: Path | None = None) -> dict | None:
+    """The cache's manifest (default CACHE) if it holds DEFAULTS' faces (read_manifest) drawn from the weights the
+    server would load (the embedded folder, or ``weights``: their hash must match); else None."""
+    found = read_manifest(CACHE if cache is None else Path(cache))
+    try:
+        ok = found is not None and found[0].get("weights_sha256") == weights_hash(weights or embedded_folder())
+    except OSError:
+        return None
+    return found[0] if ok else None
 
 
 class EarlyFaces:
@@ -170,17 +179,12 @@ class EarlyFaces:
         if not self.wait(timeout):
             self.cancel()
             return None
+        found = read_manifest(self.folder)
         try:
-            manifest = json.loads((self.folder / MANIFEST).read_text())
-            (self.folder / MANIFEST).unlink()
-            files = [self.folder / name for name in manifest["files"]]
-            seeds = [int(s) for s in manifest["seeds"]]
-        except (OSError, ValueError, KeyError, TypeError):
+            (self.folder / MANIFEST).unlink(missing_ok=True)  # taken once, whatever it held
+        except OSError:
             return None
-        if (manifest["defaults"] != DEFAULTS._asdict() or len(files) != DEFAULTS.count or len(seeds) != len(files)
-                or not all(f.parent == self.folder and f.suffix == ".png" and f.is_file() for f in files)):
-            return None
-        return files, seeds
+        return None if found is None else found[1:]
 
 
 def main(argv=None) -> None:

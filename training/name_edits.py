@@ -66,7 +66,8 @@ def render(pipe: StyleFacesPipeline, num: int, seeds: list[int], path: Path, tru
     print(f"wrote {path}: one row per (component, layer group), {len(seeds)} seeds x strengths {STEPS}")
 
 
-def parse_edit(text: str, components, sigmas) -> EditDirection:
+def parse_edit(text: str) -> tuple[str, float, int, tuple[int, int], str]:
+    """``NAME=COMPONENT:GROUPS[:NOTE]`` -> (name, sign, component, layers, note); a minus on the component reverses it."""
     try:
         name, rest = text.split("=", 1)
         component, groups, *note = rest.split(":", 2)
@@ -74,18 +75,19 @@ def parse_edit(text: str, components, sigmas) -> EditDirection:
         groups = tuple(groups.split("+"))
     except ValueError:
         raise SystemExit(f"error: --edit {text!r}: write NAME=COMPONENT:GROUPS[:NOTE], e.g. Smile=5:middle") from None
-    if not 0 <= k < len(components):
-        raise SystemExit(f"error: --edit {text!r}: component {k} is not among the first {len(components)}")
     unknown = [g for g in groups if g not in LAYER_GROUPS]
     if unknown:
         raise SystemExit(f"error: --edit {text!r}: layer groups are {', '.join(LAYER_GROUPS)}, got {unknown}")
-    return EditDirection(name.strip(), sign * components[k], layers_of(groups), float(sigmas[k]), k,
-                         note[0] if note else "")
+    return name.strip(), sign, k, layers_of(groups), note[0] if note else ""
 
 
-def component_index(text: str) -> int:
-    """The principal component an --edit names (its sign aside), to know how many to compute."""
-    return abs(int(text.split("=", 1)[1].split(":")[0]))
+def named_edit(text: str, parsed, components, sigmas) -> EditDirection:
+    """An --edit (``text``, ``parsed`` by parse_edit) as the direction it names among ``components`` (PCA's, with
+    their ``sigmas``)."""
+    name, sign, k, layers, note = parsed
+    if not 0 <= k < len(components):
+        raise SystemExit(f"error: --edit {text!r}: component {k} is not among the first {len(components)}")
+    return EditDirection(name, sign * components[k], layers, float(sigmas[k]), k, note)
 
 
 def main(argv=None):
@@ -102,14 +104,9 @@ def main(argv=None):
     if args.render:
         render(pipe, args.components, [int(s) for s in args.seeds.split(",")], Path(args.render), args.truncation)
     if args.edit:
-        indices = []
-        for e in args.edit:
-            try:
-                indices.append(component_index(e))
-            except (ValueError, IndexError):
-                pass  # parse_edit says what is wrong with it
-        components, sigmas = pipe.principal_directions(max([args.components] + [1 + k for k in indices]))
-        edits = [parse_edit(e, components, sigmas) for e in args.edit]
+        parsed = [parse_edit(e) for e in args.edit]  # a bad one is refused before PCA's minute of work
+        components, sigmas = pipe.principal_directions(max([args.components] + [1 + p[2] for p in parsed]))
+        edits = [named_edit(e, p, components, sigmas) for e, p in zip(args.edit, parsed)]
         set_edits(args.folder, edits)
         print(f"named {len(edits)} edits in {args.folder}/model_index.json: {', '.join(e.name for e in edits)}")
 

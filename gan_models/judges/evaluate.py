@@ -65,11 +65,18 @@ def generate_uint8(pipe, num: int, seed_offset: int = 10_000_000, truncation: fl
     return torch.cat(out)
 
 
+def held_out_features(dataset: str, features, images=None, holdout: int = 1000, holdout_seed: int = 0):
+    """``features`` of the faces held out of ``dataset`` (the training scripts' split), cached on disk under one key
+    per dataset, split and feature network; ``images``: those faces if the caller has them (else loaded)."""
+    key = f"{Path(dataset).name}-holdout{holdout}-seed{holdout_seed}-{features.name}"
+    return cached_features(key, lambda: features(real_holdout(dataset, holdout, holdout_seed) if images is None
+                                                 else images))
+
+
 def evaluate_faces(pipe, dataset: str, num_samples: int, holdout: int = 1000, holdout_seed: int = 0,
                    truncation: float = 1.0, features=None) -> dict:
     features = features or InceptionFeatures()
-    key = f"{Path(dataset).name}-holdout{holdout}-seed{holdout_seed}-{features.name}"
-    real = cached_features(key, lambda: features(real_holdout(dataset, holdout, holdout_seed)))
+    real = held_out_features(dataset, features, None, holdout, holdout_seed)
     fake = features(generate_uint8(pipe, num_samples, truncation=truncation))
     return {"demo": "faces", "pipeline": type(pipe).__name__, "dataset": dataset, "truncation": truncation,
             **fid_kid(real, fake)}

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from .metrics import InceptionFeatures, cached_features, frechet_distance, kernel_inception_distance
+from .metrics import InceptionFeatures, frechet_distance, kernel_inception_distance
 
 INSTALL = "pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0"
 # the files inside face-recognition-models 0.3.0, checked before dlib reads them (dlib's own format, not a pickle)
@@ -119,7 +119,7 @@ def reference_sets(dataset: str, num: int, holdout: int = 1000, holdout_seed: in
 def main(argv=None) -> dict:
     from ..hub.weights_source import load_demo
     from ..registry import DEMOS
-    from .evaluate import generate_uint8
+    from .evaluate import generate_uint8, held_out_features
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default=str(Path(__file__).resolve().parents[3] / "shared" / "data" /
@@ -150,8 +150,7 @@ def main(argv=None) -> dict:
         sets[f"{name} (psi 1)"] = generate_uint8(pipe, args.num)
     rows = {}
     for space, features in spaces.items():
-        key = f"{Path(args.dataset).name}-holdout1000-seed0-{features.name}"
-        real = cached_features(key, lambda: features(held))
+        real = held_out_features(args.dataset, features, held)
         for name, images in sets.items():
             rows.setdefault(name, {})[space] = distances(real, features(images))
             print(name, space, rows[name][space], flush=True)
