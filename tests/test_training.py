@@ -323,6 +323,34 @@ def test_keep_if_best_keeps_only_a_better_result_and_reads_the_best_from_disk(tm
     assert read_training_state(best_dir)["step"] == 30 and (best_dir / "discriminator").is_dir()
 
 
+def test_final_folder_is_the_kept_best_whole_or_else_the_current_pipeline_with_the_run_args(tmp_path):
+    """With a kept folder, the run's pipeline/ is that folder (its G, its D, its step), replacing what an earlier
+    finish left there; without, it is the current pipeline with this D and step. training_args.json either way."""
+    from gan_models.core.pipelines import read_training_state
+    from gan_models.faces.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    (tmp_path / "training_args.json").write_text('{"lr": 0.0002}')
+    D = DCGANDiscriminator(4, 32)
+    current, best = DCGANGenerator(8, 4, 32), DCGANGenerator(8, 4, 32)
+    assert not torch.equal(current.state_dict()["net.0.weight"], best.state_dict()["net.0.weight"])
+    best_dir = tmp_path / "best_generator"
+    common.save_pipeline(DCGANPipeline(best), best_dir, discriminator=D, step=10, ema_updates=10)
+
+    folder = common.final_folder(tmp_path, lambda: DCGANPipeline(current), discriminator=D, step=30, ema_updates=30)
+    assert folder == tmp_path / "pipeline" and read_training_state(folder)["step"] == 30
+    (folder / "stale.txt").write_text("from an earlier finish")
+    loaded = DCGANPipeline.from_pretrained(folder).generator
+    assert torch.equal(loaded.state_dict()["net.0.weight"], current.state_dict()["net.0.weight"])
+
+    folder = common.final_folder(tmp_path, lambda: DCGANPipeline(current), discriminator=D, step=30, ema_updates=30,
+                                 kept=best_dir)
+    assert read_training_state(folder)["step"] == 10 and (folder / "discriminator").is_dir()
+    assert not (folder / "stale.txt").exists()
+    loaded = DCGANPipeline.from_pretrained(folder).generator
+    assert torch.equal(loaded.state_dict()["net.0.weight"], best.state_dict()["net.0.weight"])
+    assert (folder / "training_args.json").read_text() == '{"lr": 0.0002}'
+
+
 def test_log_eval_writes_every_score_to_metrics_jsonl_and_only_numbers_to_the_trackers(tmp_path, capsys):
     logged = []
 

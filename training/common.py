@@ -350,6 +350,23 @@ def keep_if_best(best_dir: str | Path, result: dict, better, make_pipeline, *, d
     return True
 
 
+def final_folder(output_dir: str | Path, make_pipeline, *, discriminator: nn.Module, step: int, ema_updates: int,
+                 kept: str | Path | None = None, **save_kwargs) -> Path:
+    """``<output_dir>/pipeline``, the folder a run ends with and ``--resume_from_weights`` goes on from: the ``kept``
+    best evaluation's folder copied whole (that G with its own D and step), or else ``make_pipeline()`` (around the
+    EMA generator) saved with this D and step; the run's ``training_args.json`` beside it either way. Main process
+    only; the caller adds its sample grid, metrics and model card."""
+    folder = Path(output_dir) / "pipeline"
+    if kept is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(kept, folder)
+    else:
+        save_pipeline(make_pipeline(), folder, discriminator=discriminator, step=step, ema_updates=ema_updates,
+                      **save_kwargs)
+    (folder / "training_args.json").write_text((Path(output_dir) / "training_args.json").read_text())
+    return folder
+
+
 def linear_decay(step: int, max_steps: int, decay_steps: int, *optimizers_and_rates) -> float:
     """pix2pix's schedule: each optimizer's rate constant, then falling linearly to 0 over the last ``decay_steps``
     steps (0: no decay). A pure function of the step, so a resumed run follows it exactly; -> the factor used.

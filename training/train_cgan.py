@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -249,15 +248,12 @@ def finish(accelerator, ema, D, train_step, args, num_classes, judge, best, push
         standing_stats(ema, args, num_classes, accelerator.device)
         chosen, step = ema.model, int(ema.num_updates)
         best_folder = Path(args.output_dir) / "best_generator"
-        if judge and best.step and best_folder.is_dir():  # the best evaluation's G, with its own D
-            shutil.rmtree(folder, ignore_errors=True)
-            shutil.copytree(best_folder, folder)
+        kept = best_folder if judge and best.step and best_folder.is_dir() else None  # the best G, with its own D
+        common.final_folder(args.output_dir, lambda: CGANPipeline(chosen), discriminator=D, step=train_step,
+                            ema_updates=int(ema.num_updates), kept=kept)
+        if kept:
             chosen, step = CGANGenerator.load_strict(common.generator_folder(folder)).to(accelerator.device), best.step
-        else:
-            common.save_pipeline(CGANPipeline(chosen), folder, discriminator=D, step=train_step,
-                                 ema_updates=int(ema.num_updates))
         class_grid(chosen, args, num_classes, accelerator.device).save(folder / "samples.png")
-        (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         metrics = {}
         if judge:
             result = judge(chosen.eval(), args.final_eval_samples, seed=20_000_000)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -315,14 +314,9 @@ def finish(accelerator, ema, D, train_step, args, sample_a, sample_b, result, pu
     folder = Path(args.output_dir) / "pipeline"
     if accelerator.is_main_process:
         g, step = ema.model, (result["step"] if result and "step" in result else train_step)
-        if kept is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-            shutil.copytree(kept, folder)
-        else:
-            common.save_pipeline(CycleGANPipeline(g), folder, discriminator=D, step=train_step,
-                                 ema_updates=int(ema.num_updates))
+        common.final_folder(args.output_dir, lambda: CycleGANPipeline(g), discriminator=D, step=train_step,
+                            ema_updates=int(ema.num_updates), kept=kept)
         save_grid(g, sample_a, sample_b, folder / "samples.png")
-        (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         metrics, note = {}, ""
         if result:
             result = {k: v for k, v in result.items() if k != "step"}

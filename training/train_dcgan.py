@@ -16,7 +16,6 @@ compare; with all three on, D stayed near chance and learned slower (see the REA
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -180,17 +179,14 @@ def finish(accelerator, ema, D, step, args, judge, push: bool) -> Path:
                     f"{best['num_real']} faces held out from training (--holdout {args.holdout}, seed "
                     f"{args.holdout_seed}), at step {best['step']}, the best of the evaluations every "
                     f"{args.eval_steps} steps. FID from 1,000 samples is biased upwards: compare at equal counts.")
-        if best and best["step"] != final["step"]:  # an earlier evaluation scored better: that G (and its D) it is
-            shutil.rmtree(folder, ignore_errors=True)
-            shutil.copytree(judge.best_dir, folder)
+        kept = judge.best_dir if best and best["step"] != final["step"] else None  # an earlier G (and its D) won
+        common.final_folder(args.output_dir, lambda: DCGANPipeline(generator), discriminator=D, step=step,
+                            ema_updates=int(ema.num_updates), kept=kept)
+        if kept:
             generator = DCGANGenerator.load_strict(common.generator_folder(folder)).to(accelerator.device)
-        else:
-            common.save_pipeline(DCGANPipeline(generator), folder, discriminator=D, step=step,
-                                 ema_updates=int(ema.num_updates))
         with torch.no_grad():
             common.image_grid(generator(common.fixed_noise(64, args.latent_dim).to(accelerator.device)), nrow=8
                               ).save(folder / "samples.png")
-        (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         common.write_model_card(
             folder, title="DCGAN faces (GAN Gallery)", pipeline_tag="unconditional-image-generation",
             dataset=args.dataset, license="other", tags=["dcgan", "unconditional-image-generation"],

@@ -306,8 +306,8 @@ def finish(accelerator, pipeline, D, ema, train_step, args, result, push: bool) 
     its D and training state, scores and a model card; push if asked."""
     folder = Path(args.output_dir) / "pipeline"
     if accelerator.is_main_process:
-        common.save_pipeline(pipeline(), folder, discriminator=D, step=train_step, ema_updates=int(ema.num_updates))
-        (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
+        common.final_folder(args.output_dir, pipeline, discriminator=D, step=train_step,
+                            ema_updates=int(ema.num_updates))
         metrics, note = {}, ""
         if result:
             (folder / "metrics.json").write_text(json.dumps({"step": train_step, **result}, indent=1) + "\n")

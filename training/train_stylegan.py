@@ -27,7 +27,6 @@ D's ImageNet features: judge the result in dlib's face space too (gan_models/jud
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -197,17 +196,14 @@ def finish(accelerator, ema, D, step, args, judge, push: bool) -> Path:
         if judge:
             final = judge.measure(ema, D, step, accelerator)
             best = judge.best
-        if best and best["step"] != final["step"]:  # an earlier evaluation scored better: that G (and its D) it is
-            shutil.rmtree(folder, ignore_errors=True)
-            shutil.copytree(judge.best_dir, folder)
+        kept = judge.best_dir if best and best["step"] != final["step"] else None  # an earlier G (and its D) won
+        common.final_folder(args.output_dir, lambda: StyleFacesPipeline(generator), discriminator=D, step=step,
+                            ema_updates=int(ema.num_updates), kept=kept)
+        if kept:
             generator = StyleGenerator.load_strict(common.generator_folder(folder)).to(accelerator.device)
-        else:
-            common.save_pipeline(StyleFacesPipeline(generator), folder, discriminator=D, step=step,
-                                 ema_updates=int(ema.num_updates))
         with torch.no_grad():
             common.image_grid(generator(common.fixed_noise(64, args.latent_dim).to(accelerator.device),
                                         noise_mode="const").clamp(-1, 1), nrow=8).save(folder / "samples.png")
-        (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         write_card(folder, args, int(ema.num_updates), best)
         if push:
             common.push_folder(folder, args, commit_message=f"EMA generator at step {int(ema.num_updates)}",

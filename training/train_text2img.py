@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -366,14 +365,13 @@ def finish(accelerator, ema, D, step, sample, cache, args, push: bool, best: dic
     """
     folder = Path(args.output_dir) / "pipeline"
     if accelerator.is_main_process:
-        if best and best["step"] != step:  # an earlier evaluation scored better: that G (and its D) is the result
+        kept = best_dir if best and best["step"] != step else None  # an earlier G (and its D) scored better
+        if kept:
             accelerator.print(f"the best held-out score was at step {best['step']}: saving that generator")
-            shutil.rmtree(folder, ignore_errors=True)
-            shutil.copytree(best_dir, folder)
+        common.final_folder(args.output_dir, lambda: BirdsPipeline(ema.model), discriminator=D, step=step,
+                            ema_updates=int(ema.num_updates), kept=kept, include_text_encoder=False)
+        if kept:
             ema.model.load_state_dict(BirdsGenerator.load_strict(common.generator_folder(folder)).state_dict())
-        else:
-            common.save_pipeline(BirdsPipeline(ema.model), folder, discriminator=D, step=step,
-                                 ema_updates=int(ema.num_updates), include_text_encoder=False)
         if push:  # a Hub repo loads with diffusers alone: it carries the tokenizer and text encoder too
             encoder = load_text_encoder(args.text_encoder)
             encoder.tokenizer.save_pretrained(folder / "tokenizer")
@@ -396,7 +394,6 @@ def finish(accelerator, ema, D, step, sample, cache, args, push: bool, best: dic
                     "main colour, as judged by the colour classifier, against the same judge on the real photos "
                     "(ceiling) and on shuffled colours (floor); and after swapping the colour words.")
         prompt_grid(ema.model, sample).save(folder / "samples.png")
-        (folder / "training_args.json").write_text((Path(args.output_dir) / "training_args.json").read_text())
         rows = "\n".join(f"{i + 1}. {p}" for i, p in enumerate(cache.prompts))
         common.write_model_card(
             folder, title="Text-to-image birds (GAN Gallery)", pipeline_tag="text-to-image", dataset=args.dataset,
